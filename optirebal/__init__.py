@@ -1,0 +1,31 @@
+"""optirebal: portfolio rebalancing as one convex program, decoded into verified trades.
+
+>>> import optirebal
+>>> portfolio, policy = optirebal.load("models/pension_6040.toml")  # doctest: +SKIP
+>>> result = optirebal.solve(portfolio, policy)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from optirebal.errors import (
+    DecodeError,
+    InfeasibleError,
+    InputError,
+    OptirebalError,
+    PolicyFileError,
+    SolverError,
+)
+from optirebal.model_file import load
+from optirebal.policy import Band, Costs, DecodeOptions, Policy, Restrictions, SolverOptions, Tax
+from optirebal.portfolio import Portfolio
+from optirebal.program.compile import clear_cache
+from optirebal.rebalance import solve
+from optirebal.result import Diagnostics, Result
+from optirebal.risk import RiskModel
+
+__all__ = [
+    "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
+    "InputError", "OptirebalError", "Policy", "PolicyFileError", "Portfolio", "Restrictions",
+    "Result", "RiskModel", "SolverError", "SolverOptions", "Tax", "clear_cache", "load", "solve",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,186 @@
+"""From a solution in weights to orders in shares, lots sold, and a verification of both.
+
+Rounding follows each security's ``lot_size`` (0 fractional, 1 whole shares, 100 round lots).
+Sells are rounded per account and security and then given to lots by specific identification, in
+the order the program preferred them (most of the lot sold first, then the lowest tax per unit
+value). When rounding leaves an account short of its reserve, its buys are cut, whole units at a
+time, until the cash holds. What cannot be held exactly after rounding (a band edge) is held
+within a stated tolerance: one rounding unit of every order that loads on the class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optirebal.errors import DecodeError
+from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
+from optirebal.program.solve import TOLERANCE, cash_shortfall
+
+CASH_TOLERANCE = 1e-9
+"""Cash may fall below a reserve by at most this fraction of NAV (solver round-off only)."""
+
+
+@dataclass(frozen=True)
+class Trades:
+    """Decoded trades in shares and in weights, after rounding and repair."""
+
+    buy_shares: np.ndarray  # per pair
+    sell_shares: np.ndarray  # per lot
+    buys: np.ndarray  # per pair, weights
+    sells: np.ndarray  # per lot, weights
+    band_tolerance: np.ndarray  # per class, weights
+
+
+def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str) -> Trades:
+    """Round a solution (weights) into shares, repair cash, and verify the outcome.
+
+    Raises
+    ------
+    DecodeError
+        If the rounded trades break a lot, a cap, the cash or a band beyond its tolerance.
+    """
+    zero = TOLERANCE[solver]
+    price = data.portfolio.securities["price"].to_numpy(dtype=float)
+    unit = data.portfolio.securities["lot_size"].to_numpy(dtype=float)
+    lot_security = data.pair_security[data.lot_pair]
+    lot_shares = data.portfolio.lots["quantity"].to_numpy(dtype=float)
+    cap_shares = np.minimum(data.sell_cap * data.nav / price[lot_security], lot_shares)
+
+    buys = np.where(buys > zero, buys, 0.0)
+    sells = np.where(sells > zero, sells, 0.0)
+    buy_shares = _round(buys * data.nav / price[data.pair_security], unit[data.pair_security])
+    buy_shares[data.buy_cap <= 0] = 0.0
+
+    sell_shares = np.zeros(len(data.lot_ids))
+    pair_sell = data.pair_sells(sells) * data.nav
+    for p in np.flatnonzero(pair_sell > 0):
+        lots = np.flatnonzero(data.lot_pair == p)
+        i = data.pair_security[p]
+        sellable = cap_shares[lots].sum()
+        wanted = pair_sell[p] / price[i]
+        if unit[i] > 0 and sellable - wanted < unit[i] / 2:
+            total = sellable  # the whole position: no odd remainder left behind
+        else:
+            total = min(_round(np.array([wanted]), np.array([unit[i]]))[0], sellable)
+        # specific identification: the lots the program sold most of, then the cheapest in tax
+        order = lots[np.lexsort((data.tax_rate[lots], -sells[lots] / data.lot_weight[lots]))]
+        for lot in order:
+            take = min(total, cap_shares[lot])
+            sell_shares[lot] = take
+            total -= take
+            if total <= 0:
+                break
+
+    buy_shares = _repair_cash(data, buy_shares, sell_shares, price, unit)
+    trades = Trades(
+        buy_shares=buy_shares, sell_shares=sell_shares,
+        buys=buy_shares * price[data.pair_security] / data.nav,
+        sells=sell_shares * price[lot_security] / data.nav,
+        band_tolerance=_band_tolerance(data, buy_shares, sell_shares, price, unit))
+    verify(data, trades)
+    return trades
+
+
+def _round(shares: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Nearest multiple of ``unit`` (unchanged where the unit is 0: fractional shares)."""
+    safe = np.where(unit > 0, unit, 1.0)
+    return np.where(unit > 0, np.round(shares / safe) * safe, shares)
+
+
+def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
+                 price: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Cut buys of accounts left short of their reserve by rounding, largest buy first."""
+    buy_shares = buy_shares.copy()
+    lot_security = data.pair_security[data.lot_pair]
+    sells = sell_shares * price[lot_security] / data.nav
+    for _ in range(len(buy_shares) + 1):
+        buys = buy_shares * price[data.pair_security] / data.nav
+        short = cash_shortfall(data, buys, sells)
+        accounts = np.flatnonzero(short > CASH_TOLERANCE)
+        if len(accounts) == 0:
+            return buy_shares
+        for a in accounts:
+            pairs = np.flatnonzero((data.pair_account == a) & (buy_shares > 0))
+            if len(pairs) == 0:
+                continue
+            p = pairs[np.argmax(buys[pairs])]
+            i = data.pair_security[p]
+            step = unit[i] if unit[i] > 0 else 0.0
+            # the shares whose cost (with up to 100% cost slack) covers the shortfall
+            need = short[a] * data.nav / price[i] * 1.01
+            cut = step * np.ceil(need / step) if step else need
+            buy_shares[p] = max(buy_shares[p] - cut, 0.0)
+    raise DecodeError("could not repair the cash of accounts after rounding")
+
+
+def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
+                    price: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Per class, the weight that rounding may move: one unit of every order loading on it."""
+    lot_security = data.pair_security[data.lot_pair]
+    traded = np.zeros(len(data.securities))
+    np.add.at(traded, data.pair_security[buy_shares > 0], 1)
+    np.add.at(traded, lot_security[sell_shares > 0], 1)
+    unit_weight = traded * unit * price / data.nav
+    tolerance = np.abs(data.exposure) @ unit_weight / data.scale
+    return tolerance + 1e-6
+
+
+def verify(data: ProblemData, trades: Trades) -> None:
+    """Check decoded trades in numpy: lots, caps, cash, bands and same-solve wash sales.
+
+    Raises
+    ------
+    DecodeError
+        Naming the first check that fails.
+    """
+    lot_shares = data.portfolio.lots["quantity"].to_numpy(dtype=float)
+    if (trades.sell_shares > lot_shares * (1 + 1e-12)).any():
+        lot = data.lot_ids[int(np.argmax(trades.sell_shares - lot_shares))]
+        raise DecodeError(f"lot {lot!r} sells more shares than it holds")
+    if (trades.buy_shares < 0).any() or (trades.sell_shares < 0).any():
+        raise DecodeError("negative order size")
+    if ((data.buy_cap <= 0) & (trades.buy_shares > 0)).any():
+        p = int(np.argmax((data.buy_cap <= 0) & (trades.buy_shares > 0)))
+        raise DecodeError(f"buy of a restricted pair: {data.cap_reasons.get(('buy', p))}")
+    if ((data.sell_cap <= 0) & (trades.sell_shares > 0)).any():
+        n = int(np.argmax((data.sell_cap <= 0) & (trades.sell_shares > 0)))
+        raise DecodeError(f"sale of a restricted lot: {data.cap_reasons.get(('sell', n))}")
+    short = cash_shortfall(data, trades.buys, trades.sells)
+    if (short > CASH_TOLERANCE).any():
+        a = data.accounts[int(np.argmax(short))]
+        raise DecodeError(f"account {a!r} ends {short.max() * data.nav:,.2f} below its reserve")
+    weights = data.exposure_before / data.scale + data.exposure @ data.security_trades(
+        trades.buys, trades.sells) / data.scale
+    slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
+    over = np.maximum(weights - data.upper - slack, data.lower - slack - weights)
+    if (over > trades.band_tolerance).any():
+        k = int(np.argmax(over - trades.band_tolerance))
+        raise DecodeError(f"class {data.classes[k]!r} is {over[k]:.3g} outside its band after "
+                          f"rounding (tolerance {trades.band_tolerance[k]:.3g})")
+    groups = wash_conflicts(data, trades.buys, trades.sells, 0.0)
+    if groups:
+        raise DecodeError(f"group {groups[0][0]!r} is bought and sold at a loss in one rebalance "
+                          "(a wash sale)")
+
+
+def wash_conflicts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
+                   zero: float) -> list[tuple[str, float, float]]:
+    """Groups bought anywhere in the household and sold at a loss in a taxable account.
+
+    Returns
+    -------
+    list of (group, bought weight, loss-lot sold weight)
+    """
+    group = data.portfolio.securities["group"].to_numpy()
+    lot_security = data.pair_security[data.lot_pair]
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0)
+    out = []
+    for name in np.unique(group):
+        members = np.flatnonzero(group == name)
+        bought = buys[np.isin(data.pair_security, members)].sum()
+        lost = sells[loss_lot & np.isin(lot_security, members)].sum()
+        if bought > zero and lost > zero:
+            out.append((str(name), float(bought), float(lost)))
+    return out

@@ -1,0 +1,425 @@
+"""`Policy`: targets, bands, mode, costs, tax, restrictions and solver choices, as frozen dataclasses.
+
+A policy is plain configuration: hashable, printable, its ``repr`` rebuilds it, and variants come
+from :func:`dataclasses.replace`. It holds no solver state. It loads from and dumps to TOML; an
+unknown or misspelled key is an error naming the key (with the nearest known one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from optirebal.errors import InputError, PolicyFileError
+
+MODES = ("full", "to_band", "to_target", "buy_only", "sell_only", "cash_only")
+BAND_KINDS = ("absolute", "relative", "range")
+IMPACT_MODELS = ("power", "quadratic", "none")
+TAX_MODELS = ("linear", "none")
+SOLVERS = ("CLARABEL", "ECOS", "OSQP")
+TARGET_SUM_TOLERANCE = 1e-6
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        near = difflib.get_close_matches(str(value), allowed, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise InputError(f"{name} must be one of {allowed}, got {value!r}{hint}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not value >= 0:
+        raise InputError(f"{name} must be >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Band:
+    """A band around a class target, in weights (fractions of NAV).
+
+    Parameters
+    ----------
+    below, above
+        ``absolute``: widths below and above the target (0.05 = 5 percentage points).
+        ``relative``: widths as fractions of the target (0.2 = 20% of the target).
+        ``range``: the lower and upper edges themselves.
+    kind
+        ``"absolute"``, ``"relative"`` or ``"range"``.
+
+    Examples
+    --------
+    >>> Band.absolute(0.05).edges(0.6)
+    (0.55, 0.65)
+    >>> Band.relative(0.1).edges(0.6)
+    (0.54, 0.66)
+    """
+
+    below: float
+    above: float
+    kind: str = "absolute"
+
+    def __post_init__(self) -> None:
+        if self.kind not in BAND_KINDS:
+            raise InputError(f"Band kind must be one of {BAND_KINDS}, got {self.kind!r}")
+        if self.kind != "range" and (self.below < 0 or self.above < 0):
+            raise InputError(f"Band widths must be >= 0, got below={self.below}, "
+                             f"above={self.above}")
+
+    @classmethod
+    def absolute(cls, width: float) -> Band:
+        """Symmetric band of ``width`` weight on each side of the target."""
+        return cls(width, width, "absolute")
+
+    @classmethod
+    def relative(cls, fraction: float) -> Band:
+        """Symmetric band of ``fraction`` of the target on each side."""
+        return cls(fraction, fraction, "relative")
+
+    @classmethod
+    def range(cls, lower: float, upper: float) -> Band:
+        """Explicit edges ``[lower, upper]``."""
+        return cls(lower, upper, "range")
+
+    def edges(self, target: float) -> tuple[float, float]:
+        """Lower and upper edge (weights) for a class with this ``target``."""
+        if self.kind == "absolute":
+            lo, hi = target - self.below, target + self.above
+        elif self.kind == "relative":
+            lo, hi = target * (1 - self.below), target * (1 + self.above)
+        else:
+            lo, hi = self.below, self.above
+        return round(lo, 15), round(hi, 15)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Transaction-cost model choices (the per-security coefficients live in the portfolio).
+
+    Parameters
+    ----------
+    impact
+        ``"power"``: 3/2-power impact ``k sigma (V / ADV)^(1/2) |x|^(3/2)`` (Boyd et al. 2017);
+        ``"quadratic"``: ``k sigma (V / ADV)^(1/2) x^2 / sqrt(x_ref)``, equal to the power law at the
+        reference size ``x_ref = reference_participation * ADV / V``, for QP-only solvers;
+        ``"none"``.
+    impact_coefficient
+        Default ``k`` (dimensionless) for securities without an ``impact_coefficient`` column.
+    reference_participation
+        Trade size, as a fraction of daily traded value, where the quadratic variant matches.
+    """
+
+    impact: str = "power"
+    impact_coefficient: float = 1.0
+    reference_participation: float = 0.1
+
+    def __post_init__(self) -> None:
+        _choice("costs.impact", self.impact, IMPACT_MODELS)
+        _non_negative("costs.impact_coefficient", self.impact_coefficient)
+        if not self.reference_participation > 0:
+            raise InputError("costs.reference_participation must be > 0")
+
+
+@dataclass(frozen=True)
+class Tax:
+    """Tax model of taxable accounts (tax-deferred and tax-exempt accounts pay none).
+
+    Parameters
+    ----------
+    model
+        ``"linear"``: per-lot ``rate(term) * gain``, exact while both net gains stay
+        non-negative; ``"none"``.
+    short_term_rate, long_term_rate
+        Marginal rates (fractions) on short- and long-term gains.
+    """
+
+    model: str = "linear"
+    short_term_rate: float = 0.37
+    long_term_rate: float = 0.20
+
+    def __post_init__(self) -> None:
+        _choice("tax.model", self.model, TAX_MODELS)
+        for name in ("short_term_rate", "long_term_rate"):
+            rate = getattr(self, name)
+            if not 0 <= rate < 1:
+                raise InputError(f"tax.{name} must be in [0, 1), got {rate}")
+
+
+@dataclass(frozen=True)
+class Restrictions:
+    """Trading restrictions. Entries are ``"SECURITY"`` (every account) or ``"ACCOUNT/SECURITY"``.
+
+    ``locked_lots`` are lot ids that may not be sold.
+    """
+
+    no_buy: tuple[str, ...] = ()
+    no_sell: tuple[str, ...] = ()
+    no_trade: tuple[str, ...] = ()
+    locked_lots: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("no_buy", "no_sell", "no_trade", "locked_lots"):
+            object.__setattr__(self, name, tuple(str(x) for x in getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How the solution becomes orders.
+
+    Parameters
+    ----------
+    min_trade_value
+        Orders (per account and security) below this value (currency) are dropped and the program
+        is solved again with them fixed at zero, unless the bands need them.
+    repair_rounds
+        Bound on drop-and-solve-again rounds.
+    """
+
+    min_trade_value: float = 0.0
+    repair_rounds: int = 3
+
+    def __post_init__(self) -> None:
+        _non_negative("decode.min_trade_value", self.min_trade_value)
+        if self.repair_rounds < 0:
+            raise InputError("decode.repair_rounds must be >= 0")
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Solver chain and bounded loops.
+
+    ``chain`` is tried in order; OSQP is used only when the program is a QP (impact ``quadratic``
+    or ``none``). ``conflict_rounds`` bounds the re-solves that settle a security group bought and
+    sold at a loss in the same solve.
+    """
+
+    chain: tuple[str, ...] = SOLVERS
+    conflict_rounds: int = 5
+
+    def __post_init__(self) -> None:
+        chain = tuple(str(s).upper() for s in self.chain)
+        for name in chain:
+            _choice("solver.chain", name, SOLVERS)
+        if not chain:
+            raise InputError("solver.chain must name at least one solver")
+        object.__setattr__(self, "chain", chain)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the rebalance must achieve and at what price.
+
+    Parameters
+    ----------
+    targets
+        Target weight per asset class; must sum to one. Include the cash class (``cash_class``)
+        to target a cash weight; otherwise cash has target zero and no band.
+    band
+        Destination band of every class without its own entry in ``class_bands``.
+    class_bands
+        Destination band per class.
+    trigger, class_triggers
+        Optional trigger bands: when every class is inside its trigger band and no account has a
+        flow or a cash shortfall, nothing is traded. ``None`` trades at every call.
+    mode
+        ``full``, ``to_band`` (risk aversion 0: cheapest trades into the band), ``to_target``
+        (band collapsed to the target within ``target_tolerance``), ``buy_only``, ``sell_only``,
+        ``cash_only`` (only deploy or raise each account's cash). The last three make bands soft.
+    risk_aversion
+        ``gamma`` of the tracking-error cost ``(gamma / 2) H (w - t)' S (w - t)``.
+    horizon_years
+        ``H``, years to the next review.
+    soft_bands, band_penalty
+        Soft bands cost ``band_penalty`` per unit weight outside (fraction of NAV per unit).
+    target_tolerance
+        Half-width (weight) of the collapsed band of ``to_target``.
+    counterflow_penalty
+        Cost per unit weight of trading against an account's flow (selling where cash comes in,
+        buying where cash must be raised); bands still force such trades when needed.
+    turnover_cap
+        Cap on gross traded value (buys plus sells) as a fraction of NAV; ``None`` for none.
+    cash_class
+        Name of the class that holds cash.
+    """
+
+    targets: Mapping[str, float]
+    band: Band = Band.absolute(0.05)
+    class_bands: Mapping[str, Band] = field(default_factory=dict)
+    trigger: Band | None = None
+    class_triggers: Mapping[str, Band] = field(default_factory=dict)
+    mode: str = "full"
+    risk_aversion: float = 1.0
+    horizon_years: float = 0.25
+    soft_bands: bool = False
+    band_penalty: float = 1.0
+    target_tolerance: float = 0.0
+    counterflow_penalty: float = 1.0
+    turnover_cap: float | None = None
+    cash_class: str = "cash"
+    costs: Costs = Costs()
+    tax: Tax = Tax()
+    restrictions: Restrictions = Restrictions()
+    decode: DecodeOptions = DecodeOptions()
+    solver: SolverOptions = SolverOptions()
+
+    def __post_init__(self) -> None:
+        for name in ("targets", "class_bands", "class_triggers"):
+            object.__setattr__(self, name, _FrozenDict(getattr(self, name)))
+        _choice("mode", self.mode, MODES)
+        targets = {str(k): float(v) for k, v in self.targets.items()}
+        object.__setattr__(self, "targets", _FrozenDict(targets))
+        for name, weight in targets.items():
+            if not 0 <= weight <= 1:
+                raise InputError(f"targets[{name!r}] must be in [0, 1], got {weight}")
+        total = sum(targets.values())
+        if abs(total - 1) > TARGET_SUM_TOLERANCE:
+            raise InputError(f"targets must sum to 1, got {total:.9g} ({dict(targets)})")
+        for mapping in ("class_bands", "class_triggers"):
+            unknown = [k for k in getattr(self, mapping) if k not in targets]
+            if unknown:
+                raise InputError(f"{mapping}[{unknown[0]!r}]: no target for that class")
+        for name, target in targets.items():
+            lo, hi = self.band_of(name).edges(target)
+            if lo > target + 1e-12 or hi < target - 1e-12:
+                raise InputError(f"band of {name!r} [{lo:g}, {hi:g}] excludes its target "
+                                 f"{target:g}")
+        for name in ("risk_aversion", "horizon_years", "band_penalty", "target_tolerance",
+                     "counterflow_penalty"):
+            _non_negative(name, getattr(self, name))
+        if self.turnover_cap is not None:
+            _non_negative("turnover_cap", self.turnover_cap)
+
+    def band_of(self, name: str) -> Band:
+        """Destination band of class ``name``."""
+        return self.class_bands.get(name, self.band)
+
+    def trigger_of(self, name: str) -> Band | None:
+        """Trigger band of class ``name`` (``None`` when the policy has no trigger)."""
+        return self.class_triggers.get(name, self.trigger)
+
+    # --- TOML ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, file: str | None = None) -> Policy:
+        """Build from the ``[policy]`` table of a model file (nested dicts).
+
+        Raises
+        ------
+        PolicyFileError
+            Unknown or misspelled keys (with the nearest known key), wrong types or values.
+        """
+        data = dict(data)
+        _known_keys(data, _POLICY_KEYS, "policy", file)
+        kwargs: dict[str, Any] = {}
+        try:
+            for key, value in data.items():
+                if key in ("band", "trigger"):
+                    kwargs[key] = _band_from(value, f"policy.{key}", file)
+                elif key in ("class_bands", "class_triggers"):
+                    kwargs[key] = {k: _band_from(v, f"policy.{key}.{k}", file)
+                                   for k, v in dict(value).items()}
+                elif key in _PARTS:
+                    part = _PARTS[key]
+                    _known_keys(dict(value), [f.name for f in dataclasses.fields(part)],
+                                f"policy.{key}", file)
+                    kwargs[key] = part(**dict(value))
+                else:
+                    kwargs[key] = value
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise PolicyFileError(str(exc), file=file, key="policy") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Read a policy from a TOML file with a ``[policy]`` table (or a bare one)."""
+        data = _read_toml(path)
+        return cls.from_dict(data.get("policy", data), file=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dicts, the inverse of :meth:`from_dict` (``None`` fields omitted)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, Band):
+                out[f.name] = dataclasses.asdict(value)
+            elif isinstance(value, Mapping):
+                out[f.name] = {k: dataclasses.asdict(v) if isinstance(v, Band) else v
+                               for k, v in value.items()}
+            elif dataclasses.is_dataclass(value):
+                out[f.name] = {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in dataclasses.asdict(value).items()}  # type: ignore[arg-type]
+            else:
+                out[f.name] = value
+        return out
+
+    def to_toml(self) -> str:
+        """The policy as a TOML document with a ``[policy]`` table."""
+        return tomli_w.dumps({"policy": self.to_dict()})
+
+
+class _FrozenDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses changes and hashes by content, so a Policy stays hashable."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("policy mappings are frozen; use dataclasses.replace")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+_PARTS: dict[str, type] = {"costs": Costs, "tax": Tax, "restrictions": Restrictions,
+                           "decode": DecodeOptions, "solver": SolverOptions}
+_POLICY_KEYS = [f.name for f in dataclasses.fields(Policy)]
+_BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
+
+
+def _band_from(value: Any, key: str, file: str | None) -> Band:
+    """A band from ``{width}``, ``{width, kind = "relative"}``, ``{below, above}``, ``{lower, upper}``."""
+    if isinstance(value, Band):
+        return value
+    if not isinstance(value, Mapping):
+        raise PolicyFileError("a band is a table such as {width = 0.05}", file=file, key=key)
+    spec = dict(value)
+    _known_keys(spec, _BAND_KEYS, key, file)
+    kind = spec.pop("kind", None)
+    try:
+        if "lower" in spec or "upper" in spec:
+            return Band.range(float(spec["lower"]), float(spec["upper"]))
+        if "width" in spec:
+            width = float(spec["width"])
+            return Band(width, width, kind or "absolute")
+        return Band(float(spec["below"]), float(spec["above"]), kind or "absolute")
+    except KeyError as exc:
+        raise PolicyFileError(f"band needs {exc.args[0]!r}", file=file, key=key) from None
+    except (TypeError, ValueError) as exc:
+        raise PolicyFileError(str(exc), file=file, key=key) from None
+
+
+def _known_keys(data: Mapping[str, Any], known: Any, where: str, file: str | None) -> None:
+    for key in data:
+        if key not in known:
+            near = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {sorted(known)}"
+            raise PolicyFileError(f"unknown key{hint}", file=file, key=f"{where}.{key}")
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise PolicyFileError("file not found", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyFileError(f"not valid TOML: {exc}", file=str(path)) from None

@@ -1,0 +1,347 @@
+"""`Portfolio`: securities, accounts, tax lots, market data and a risk model, validated once.
+
+A portfolio is what is held and what the market says about it on one date. It knows nothing of
+targets, costs preferences or tax rates: those are the :class:`~optirebal.policy.Policy`.
+
+Frames and their columns (money in the base currency, fractions as plain floats):
+
+``securities`` (index ``security``)
+    ``price`` (currency per share, > 0), either ``asset_class`` (class name) or an ``exposures``
+    frame given separately (securities x classes, loading per unit of value), ``half_spread_bps``,
+    ``commission_bps``, ``commission_per_share`` (currency), ``daily_volatility`` (fraction of price
+    per day), ``daily_traded_value`` (currency per day), ``lot_size`` (0 fractional, 1 whole
+    shares, 100 round lots), ``group`` (substantially-identical group; default the security),
+    ``impact_coefficient`` (dimensionless; default the policy's).
+``accounts`` (index ``account``)
+    ``type`` (``taxable``, ``tax_deferred``, ``tax_exempt``), ``cash``, ``flow`` (external cash flow
+    at the trade date: contribution > 0, withdrawal < 0), ``cash_reserve`` (cash to keep).
+``lots`` (index ``lot``)
+    ``account``, ``security``, ``quantity`` (shares, > 0), ``cost_basis`` (currency, whole lot),
+    ``acquired`` (date, not after ``as_of``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from optirebal.errors import InputError
+from optirebal.risk import RiskModel
+
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
+
+SECURITY_DEFAULTS: Mapping[str, float] = {
+    "half_spread_bps": 0.0,
+    "commission_bps": 0.0,
+    "commission_per_share": 0.0,
+    "daily_volatility": 0.0,
+    "daily_traded_value": np.inf,
+    "lot_size": 0.0,
+}
+ACCOUNT_DEFAULTS: Mapping[str, float] = {"flow": 0.0, "cash_reserve": 0.0}
+
+
+def _check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = None,
+                  strict: bool = False, allow_inf: bool = False) -> None:
+    """Raise an :class:`InputError` naming the first bad row of a numeric column."""
+    try:
+        values = pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"must be numeric ({exc})", field=column) from None
+    bad = np.isnan(values) if allow_inf else ~np.isfinite(values)
+    if minimum is not None:
+        bad |= (values <= minimum) if strict else (values < minimum)
+    if bad.any():
+        row = frame.index[int(np.argmax(bad))]
+        value = values[int(np.argmax(bad))]
+        rule = "finite" if minimum is None else f"finite and {'>' if strict else '>='} {minimum:g}"
+        raise InputError(f"must be {rule}, got {value!r}", field=column, row=row)
+
+
+def _indexed(frame: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
+    """Return a copy indexed by ``name`` (taken from a column when present), labels as strings."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    out = frame.copy()
+    if name in out.columns:
+        out = out.set_index(name)
+    out.index = out.index.map(str)
+    out.index.name = name
+    dup = out.index.duplicated()
+    if dup.any():
+        raise InputError(f"duplicate {name} id in {what}", field=name, row=out.index[dup][0])
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Portfolio:
+    """Holdings by lot across accounts, with market data and a risk model, on one date.
+
+    Build with :meth:`from_frames`; the constructor expects already-validated frames.
+
+    Attributes
+    ----------
+    securities : DataFrame
+        One row per security, every column of the module docstring filled in.
+    exposures : DataFrame
+        Classes x securities: exposure of one unit of value of a security to each asset class.
+    accounts : DataFrame
+        One row per account.
+    lots : DataFrame
+        One row per tax lot.
+    as_of : datetime.date
+        The trade date.
+    risk : RiskModel
+        Covariance of the asset classes, annualized (fraction squared per year).
+    """
+
+    securities: pd.DataFrame
+    exposures: pd.DataFrame
+    accounts: pd.DataFrame
+    lots: pd.DataFrame
+    as_of: dt.date
+    risk: RiskModel
+
+    @classmethod
+    def from_frames(
+        cls,
+        securities: pd.DataFrame,
+        accounts: pd.DataFrame,
+        lots: pd.DataFrame,
+        *,
+        as_of: dt.date | str,
+        risk: RiskModel | pd.DataFrame,
+        exposures: pd.DataFrame | None = None,
+    ) -> Portfolio:
+        """Validate the frames and build a portfolio. Inputs are copied, never changed.
+
+        Parameters
+        ----------
+        securities, accounts, lots : DataFrame
+            See the module docstring for the columns; an index column may also be a plain column
+            (``security``, ``account``, ``lot``).
+        as_of : date or ISO string
+            The trade date.
+        risk : RiskModel or DataFrame
+            A risk model, or a class covariance matrix (annualized) to build one from.
+        exposures : DataFrame, optional
+            Securities x classes loadings; replaces the ``asset_class`` column.
+
+        Raises
+        ------
+        InputError
+            Naming the field and row of the first problem found.
+        """
+        as_of = _as_date(as_of, "as_of")
+        sec = _validate_securities(_indexed(securities, "security", "securities"))
+        acc = _validate_accounts(_indexed(accounts, "account", "accounts"))
+        lot = _validate_lots(_indexed(lots, "lot", "lots"), sec, acc, as_of)
+        exp = _exposures(sec, exposures)
+        if isinstance(risk, pd.DataFrame):
+            risk = RiskModel.from_covariance(risk)
+        if not isinstance(risk, RiskModel):
+            raise InputError("must be a RiskModel or a covariance DataFrame", field="risk")
+        missing = [k for k in exp.index if k not in risk.classes]
+        if missing:
+            raise InputError(
+                f"the risk model has no class {missing[0]!r}; it covers {list(risk.classes)}",
+                field="risk",
+            )
+        portfolio = cls(sec, exp, acc, lot, as_of, risk)
+        if not portfolio.nav_value > 0:
+            raise InputError(f"net asset value must be positive, got {portfolio.nav_value!r}")
+        return portfolio
+
+    def with_prices(self, prices: Mapping[str, float] | pd.Series) -> Portfolio:
+        """A copy with new prices (currency per share) for some or all securities."""
+        prices = pd.Series(prices, dtype=float)
+        unknown = [s for s in prices.index if s not in self.securities.index]
+        if unknown:
+            raise InputError("unknown security", field="price", row=unknown[0])
+        sec = self.securities.copy()
+        sec.loc[prices.index, "price"] = prices
+        _check_finite(sec, "price", minimum=0.0, strict=True)
+        return dataclasses.replace(self, securities=sec)
+
+    def with_accounts(self, **columns: Mapping[str, float]) -> Portfolio:
+        """A copy with account columns replaced, e.g. ``with_accounts(flow={"ira": 5000.0})``."""
+        acc = self.accounts.copy()
+        for column, values in columns.items():
+            if column not in acc.columns:
+                raise InputError("unknown account column", field=column)
+            series = pd.Series(values)
+            unknown = [a for a in series.index if a not in acc.index]
+            if unknown:
+                raise InputError("unknown account", field=column, row=unknown[0])
+            acc.loc[series.index, column] = series
+        return dataclasses.replace(self, accounts=_validate_accounts(acc))
+
+    def with_lots(self, lots: pd.DataFrame) -> Portfolio:
+        """A copy with a new lots frame (validated like :meth:`from_frames` does)."""
+        lot = _validate_lots(_indexed(lots, "lot", "lots"), self.securities, self.accounts,
+                             self.as_of)
+        return dataclasses.replace(self, lots=lot)
+
+    # --- derived quantities -------------------------------------------------------------------
+
+    @cached_property
+    def lot_values(self) -> pd.Series:
+        """Market value of each lot (currency)."""
+        price = self.securities["price"].reindex(self.lots["security"]).to_numpy()
+        return pd.Series(self.lots["quantity"].to_numpy() * price, index=self.lots.index,
+                         name="value")
+
+    @cached_property
+    def holdings(self) -> pd.DataFrame:
+        """Shares and value per account and security (only positions held)."""
+        frame = self.lots.assign(value=self.lot_values)
+        out = frame.groupby(["account", "security"], sort=True)[["quantity", "value"]].sum()
+        return out.rename(columns={"quantity": "shares"})
+
+    @property
+    def cash_value(self) -> float:
+        """Total cash across accounts before flows (currency)."""
+        return float(self.accounts["cash"].sum())
+
+    @property
+    def flow_value(self) -> float:
+        """Total external flow across accounts (currency)."""
+        return float(self.accounts["flow"].sum())
+
+    @property
+    def nav_value(self) -> float:
+        """Pre-trade net asset value V: holdings plus cash, before flows (currency)."""
+        return float(self.lot_values.sum()) + self.cash_value
+
+    @property
+    def classes(self) -> list[str]:
+        """Asset classes the securities load on, in a stable order."""
+        return list(self.exposures.index)
+
+    def security_values(self) -> pd.Series:
+        """Value held per security across accounts (currency), every security present."""
+        held = self.lot_values.groupby(self.lots["security"]).sum()
+        return held.reindex(self.securities.index, fill_value=0.0)
+
+
+def _as_date(value: object, field: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return pd.Timestamp(value).date()  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise InputError(f"not a date: {value!r}", field=field) from None
+
+
+def _validate_securities(sec: pd.DataFrame) -> pd.DataFrame:
+    if len(sec) == 0:
+        raise InputError("no securities given", field="securities")
+    if "price" not in sec.columns:
+        raise InputError("missing column", field="price")
+    for column, default in SECURITY_DEFAULTS.items():
+        if column not in sec.columns:
+            sec[column] = default
+        sec[column] = pd.to_numeric(sec[column], errors="coerce").fillna(default) \
+            if column != "price" else sec[column]
+    _check_finite(sec, "price", minimum=0.0, strict=True)
+    for column in ("half_spread_bps", "commission_bps", "commission_per_share",
+                   "daily_volatility", "lot_size"):
+        _check_finite(sec, column, minimum=0.0)
+    _check_finite(sec, "daily_traded_value", minimum=0.0, strict=True, allow_inf=True)
+    if "impact_coefficient" in sec.columns:
+        _check_finite(sec, "impact_coefficient", minimum=0.0)
+    sec["price"] = sec["price"].astype(float)
+    if "group" not in sec.columns:
+        sec["group"] = sec.index
+    sec["group"] = [str(g) if isinstance(g, str) or pd.notna(g) else s
+                    for s, g in zip(sec.index, sec["group"], strict=True)]
+    return sec
+
+
+def _exposures(sec: pd.DataFrame, exposures: pd.DataFrame | None) -> pd.DataFrame:
+    """Classes x securities exposure matrix, from the ``asset_class`` column or a given frame."""
+    if exposures is None:
+        if "asset_class" not in sec.columns:
+            raise InputError("give an asset_class column or an exposures frame",
+                             field="asset_class")
+        classes = sec["asset_class"]
+        bad = classes.isna()
+        if bad.any():
+            raise InputError("missing class", field="asset_class", row=classes.index[bad][0])
+        names = list(dict.fromkeys(str(c) for c in classes))
+        matrix = pd.DataFrame(0.0, index=pd.Index(names, name="class"), columns=sec.index)
+        for security, name in classes.items():
+            matrix.loc[str(name), security] = 1.0
+        return matrix
+    exp = _indexed(exposures, "security", "exposures")
+    unknown = [s for s in exp.index if s not in sec.index]
+    if unknown:
+        raise InputError("unknown security in exposures", field="exposures", row=unknown[0])
+    missing = [s for s in sec.index if s not in exp.index]
+    if missing:
+        raise InputError("security has no exposures row", field="exposures", row=missing[0])
+    exp = exp.reindex(sec.index).fillna(0.0)
+    for column in exp.columns:
+        _check_finite(exp, column)
+    matrix = exp.T.astype(float)
+    matrix.index = matrix.index.map(str)
+    matrix.index.name = "class"
+    return matrix
+
+
+def _validate_accounts(acc: pd.DataFrame) -> pd.DataFrame:
+    if len(acc) == 0:
+        raise InputError("no accounts given", field="accounts")
+    for column in ("type", "cash"):
+        if column not in acc.columns:
+            raise InputError("missing column", field=column)
+    for column, default in ACCOUNT_DEFAULTS.items():
+        if column not in acc.columns:
+            acc[column] = default
+    for row, kind in acc["type"].items():
+        if kind not in ACCOUNT_TYPES:
+            raise InputError(f"account type must be one of {ACCOUNT_TYPES}, got {kind!r}",
+                             field="type", row=row)
+    _check_finite(acc, "cash", minimum=0.0)
+    _check_finite(acc, "flow")
+    _check_finite(acc, "cash_reserve", minimum=0.0)
+    for column in ("cash", "flow", "cash_reserve"):
+        acc[column] = acc[column].astype(float)
+    return acc
+
+
+def _validate_lots(lot: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame,
+                   as_of: dt.date) -> pd.DataFrame:
+    for column in ("account", "security", "quantity", "cost_basis", "acquired"):
+        if column not in lot.columns:
+            raise InputError("missing column", field=column)
+    lot["account"] = lot["account"].map(str)
+    lot["security"] = lot["security"].map(str)
+    for column, known in (("account", acc.index), ("security", sec.index)):
+        bad = ~lot[column].isin(known)
+        if bad.any():
+            raise InputError(f"unknown {column} {lot[column][bad].iloc[0]!r}", field=column,
+                             row=lot.index[bad][0])
+    _check_finite(lot, "quantity", minimum=0.0, strict=True)
+    _check_finite(lot, "cost_basis", minimum=0.0)
+    lot["quantity"] = lot["quantity"].astype(float)
+    lot["cost_basis"] = lot["cost_basis"].astype(float)
+    acquired = pd.to_datetime(lot["acquired"], errors="coerce")
+    bad = acquired.isna()
+    if bad.any():
+        raise InputError(f"not a date: {lot['acquired'][bad].iloc[0]!r}", field="acquired",
+                         row=lot.index[bad][0])
+    late = acquired.dt.date > as_of
+    if late.any():
+        raise InputError(f"acquired after as_of {as_of}", field="acquired",
+                         row=lot.index[late][0])
+    lot["acquired"] = acquired.dt.date
+    return lot

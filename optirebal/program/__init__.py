@@ -1,0 +1,1 @@
+"""The convex program: problem data, compilation (cached by structure), solver chain, diagnosis."""

@@ -1,0 +1,184 @@
+r"""The convex program of DESIGN section 4, compiled once per structure and re-solved by Parameters.
+
+Variables (weights, fractions of pre-trade NAV ``V``): buys ``b[p] >= 0`` per account-security pair,
+lot sells ``0 <= s[l] <= cap[l]``, the deviation ``z = x - t (1 + F)`` of post-trade class exposure
+from target (units of ``V``), and band slacks.
+
+.. math::
+
+    \min\; &\|F_s^\top z\|^2 + \|\delta_s \circ z\|^2
+           + c^\top g + \kappa^\top g^{3/2} + \tau^\top s
+           + \phi_b^\top b + \phi_s^\top s + \epsilon\, 1^\top g + \mu\, 1^\top (u + v) \\
+    \text{s.t. }\; & g = b + P s, \quad z = z_0 + E (B b - S s), \\
+           & lo - v \le z \le hi + u, \quad 0 \le u, v \le \bar u, \\
+           & b \le \bar b, \quad s \le \bar s, \quad 1^\top g \le \bar T, \\
+           & A_b b - A_s s + A_b (c \circ g + \kappa \circ g^{3/2}) \le c_a + f_a - r_a .
+
+``F_s = F \sqrt{\gamma H / 2} / (1 + F_{flow})`` folds risk aversion, horizon and the post-trade
+NAV into the factor, which keeps the program DPP; ``g`` is gross traded value per pair. Impact is
+charged per account order (each account's order is its own block), which keeps the account cash
+constraint exact and convex.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from optirebal.program.data import SOFT_SLACK_CAP, TIE_BREAK, ProblemData, lot_aggregation
+
+CACHE_SIZE = 32
+OBJECTIVE_SCALE = 1e4
+"""The objective is stated in basis points of NAV: costs of a few bp are then of order one, which
+is where interior-point tolerances are meaningful."""
+
+
+@dataclass(eq=False)
+class CompiledProgram:
+    """A cvxpy problem with its variables and parameters; bind values, then solve.
+
+    Not thread-safe: :func:`compiled_program` hands out one instance per structure with a lock
+    that callers hold while binding and solving.
+    """
+
+    problem: cp.Problem
+    variables: dict[str, cp.Variable]
+    parameters: dict[str, cp.Parameter]
+    impact_model: str
+    lock: threading.Lock
+    built_seconds: float
+    solves: int = 0
+
+    @property
+    def is_qp(self) -> bool:
+        """True when OSQP can take the program (no power cone)."""
+        return self.impact_model != "power"
+
+    def bind(self, data: ProblemData) -> None:
+        """Fill every parameter from ``data`` (weights)."""
+        p = self.parameters
+        root = np.sqrt(data.risk_weight) / data.scale
+        p["factor"].value = data.factor * root
+        p["specific"].value = np.sqrt(data.specific_variance) * root
+        p["gap"].value = data.exposure_before - data.target * data.scale
+        p["lower_gap"].value = (data.lower - data.target) * data.scale
+        p["upper_gap"].value = (data.upper - data.target) * data.scale
+        p["slack_cap"].value = SOFT_SLACK_CAP if data.soft_bands else 0.0
+        p["band_penalty"].value = data.band_penalty
+        pair_cost = data.linear_cost[data.pair_security]
+        p["linear_cost"].value = pair_cost
+        if "impact_cost" in p:
+            p["impact_cost"].value = data.impact_cost[data.pair_security]
+        p["tax_rate"].value = data.tax_rate
+        p["buy_counterflow"].value = data.buy_counterflow
+        p["sell_counterflow"].value = data.sell_counterflow
+        p["buy_cap"].value = data.buy_cap
+        p["sell_cap"].value = data.sell_cap
+        p["available"].value = data.cash + data.flow - data.reserve
+        cap = data.turnover_cap
+        p["turnover_cap"].value = 2.0 * (len(data.accounts) + 1) * data.scale \
+            if not np.isfinite(cap) else cap
+
+
+def _build(data: ProblemData) -> CompiledProgram:
+    start = time.perf_counter()
+    n_a, n_p, n_l = len(data.accounts), data.n_pairs, len(data.lot_ids)
+    n_k, n_m = len(data.classes), data.factor.shape[1]
+    lots_to_pairs, pairs_to_securities = lot_aggregation(data)
+    pairs_to_accounts = sp.csr_matrix((np.ones(n_p), (data.pair_account, np.arange(n_p))),
+                                      shape=(n_a, n_p))
+    lots_to_accounts = pairs_to_accounts @ lots_to_pairs
+    lots_to_securities = pairs_to_securities @ lots_to_pairs
+    exposure = sp.csr_matrix(data.exposure)
+
+    b = cp.Variable(n_p, nonneg=True, name="buys")
+    s = cp.Variable(n_l, nonneg=True, name="sells")
+    z = cp.Variable(n_k, name="deviation")
+    over = cp.Variable(n_k, nonneg=True, name="over")
+    under = cp.Variable(n_k, nonneg=True, name="under")
+    par = {
+        "factor": cp.Parameter((n_k, n_m), name="factor"),
+        "specific": cp.Parameter(n_k, nonneg=True, name="specific"),
+        "gap": cp.Parameter(n_k, name="gap"),
+        "lower_gap": cp.Parameter(n_k, name="lower_gap"),
+        "upper_gap": cp.Parameter(n_k, name="upper_gap"),
+        "slack_cap": cp.Parameter(nonneg=True, name="slack_cap"),
+        "band_penalty": cp.Parameter(nonneg=True, name="band_penalty"),
+        "linear_cost": cp.Parameter(n_p, nonneg=True, name="linear_cost"),
+        "tax_rate": cp.Parameter(n_l, name="tax_rate"),
+        "buy_counterflow": cp.Parameter(n_p, nonneg=True, name="buy_counterflow"),
+        "sell_counterflow": cp.Parameter(n_l, nonneg=True, name="sell_counterflow"),
+        "buy_cap": cp.Parameter(n_p, nonneg=True, name="buy_cap"),
+        "sell_cap": cp.Parameter(n_l, nonneg=True, name="sell_cap"),
+        "available": cp.Parameter(n_a, name="available"),
+        "turnover_cap": cp.Parameter(nonneg=True, name="turnover_cap"),
+    }
+    gross = b + lots_to_pairs @ s
+    account_cost = cp.multiply(par["linear_cost"], gross)
+    objective = [
+        cp.sum_squares(par["factor"].T @ z) + cp.sum_squares(cp.multiply(par["specific"], z)),
+        par["linear_cost"] @ gross,
+        par["tax_rate"] @ s,
+        par["buy_counterflow"] @ b + par["sell_counterflow"] @ s,
+        TIE_BREAK * cp.sum(gross),
+        par["band_penalty"] * cp.sum(over + under),
+    ]
+    if data.impact_model != "none":
+        par["impact_cost"] = cp.Parameter(n_p, nonneg=True, name="impact_cost")
+        shape = cp.power(gross, 1.5) if data.impact_model == "power" else cp.square(gross)
+        impact = cp.multiply(par["impact_cost"], shape)
+        objective.append(cp.sum(impact))
+        account_cost = account_cost + impact
+    constraints = [
+        z == par["gap"] + exposure @ (pairs_to_securities @ b - lots_to_securities @ s),
+        z <= par["upper_gap"] + over,
+        z >= par["lower_gap"] - under,
+        over <= par["slack_cap"],
+        under <= par["slack_cap"],
+        b <= par["buy_cap"],
+        s <= par["sell_cap"],
+        cp.sum(gross) <= par["turnover_cap"],
+        pairs_to_accounts @ b - lots_to_accounts @ s + pairs_to_accounts @ account_cost
+        <= par["available"],
+    ]
+    problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * sum(objective)), constraints)  # type: ignore[arg-type]
+    variables = {"buys": b, "sells": s, "deviation": z, "over": over, "under": under}
+    return CompiledProgram(problem, variables, par, data.impact_model, threading.Lock(),
+                           time.perf_counter() - start)
+
+
+_CACHE: OrderedDict[tuple[object, ...], CompiledProgram] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def compiled_program(data: ProblemData) -> tuple[CompiledProgram, bool]:
+    """The program for ``data``'s structure, from the cache when it is there.
+
+    Returns
+    -------
+    program, cache_hit
+    """
+    key = data.structure_key
+    with _CACHE_LOCK:
+        program = _CACHE.get(key)
+        if program is not None:
+            _CACHE.move_to_end(key)
+            return program, True
+    program = _build(data)
+    with _CACHE_LOCK:
+        _CACHE[key] = program
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return program, False
+
+
+def clear_cache() -> None:
+    """Forget every compiled program (the next solve of each structure compiles again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()

@@ -1,0 +1,342 @@
+"""Problem data: a portfolio and a policy turned into numpy arrays in weight space.
+
+Every amount here is a fraction of the pre-trade net asset value ``V`` (DESIGN section 3), so the
+same portfolio gives the same numbers at any NAV. The arrays split in two:
+
+- the *structure* (sizes, the lot -> account/security maps, the exposure matrix, the impact model):
+  it decides the shape of the cvxpy program and is its cache key;
+- the *values* (holdings, prices, cash, targets, bands, cost and tax coefficients, caps): they only
+  fill cvxpy Parameters, so a new call with the same structure never recompiles.
+
+Index sets: accounts ``a``, securities ``i``, pairs ``p = a * n_i + i`` (every account-security
+combination, so a buy needs no held position), lots ``l``, classes ``k``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from optirebal.errors import InputError
+from optirebal.policy import Policy
+from optirebal.portfolio import Portfolio
+from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
+
+TIE_BREAK = 1e-6
+"""Cost per unit of gross turnover (0.01 bp) added to every objective, so that among equally good
+trade lists the smallest is chosen and no trade beats a costless round trip."""
+
+SOFT_SLACK_CAP = 10.0
+"""Largest band violation (weight) a soft band may take; large enough never to bind."""
+
+RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only")
+
+
+@dataclass(frozen=True, eq=False)
+class ProblemData:
+    """Everything the program needs, in weights. Built by :func:`build_problem_data`."""
+
+    portfolio: Portfolio
+    policy: Policy
+    nav: float
+    accounts: list[str]
+    securities: list[str]
+    classes: list[str]
+    lot_ids: list[str]
+    # maps (structure)
+    pair_account: np.ndarray
+    pair_security: np.ndarray
+    lot_pair: np.ndarray
+    exposure: np.ndarray  # classes x securities, cash column subtracted when cash is a class
+    impact_model: str
+    # values (parameters)
+    scale: float  # 1 + total flow, post-trade NAV before costs over V
+    lot_weight: np.ndarray
+    gain_fraction: np.ndarray
+    long_term: np.ndarray
+    days_to_long_term: np.ndarray
+    taxable_lot: np.ndarray
+    cash: np.ndarray
+    flow: np.ndarray
+    reserve: np.ndarray
+    exposure_before: np.ndarray  # classes, pre-trade incl. flows, in units of V
+    target: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    factor: np.ndarray  # classes x factors
+    specific_variance: np.ndarray
+    linear_cost: np.ndarray  # per security: half-spread + commissions per unit value
+    impact_cost: np.ndarray  # per security: coefficient of |x|^(3/2) or x^2
+    tax_rate: np.ndarray  # per lot: tax per unit of sold value (rate x gain fraction)
+    buy_cap: np.ndarray  # per pair
+    sell_cap: np.ndarray  # per lot
+    buy_counterflow: np.ndarray  # per pair
+    sell_counterflow: np.ndarray  # per lot
+    risk_weight: float  # gamma * H / 2
+    turnover_cap: float
+    soft_bands: bool
+    band_penalty: float
+    cap_reasons: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_account)
+
+    @property
+    def structure_key(self) -> tuple[object, ...]:
+        """What decides the compiled program's shape; equal keys share one compiled program."""
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (self.pair_account, self.pair_security, self.lot_pair):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(self.exposure, dtype=np.float64).tobytes())
+        return (len(self.accounts), len(self.securities), len(self.lot_ids), len(self.classes),
+                self.factor.shape[1], self.impact_model, digest.hexdigest())
+
+    def security_trades(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
+        """Net trade per security (weights) from pair buys and lot sells."""
+        net = np.bincount(self.pair_security, weights=buys, minlength=len(self.securities))
+        lot_security = self.pair_security[self.lot_pair]
+        return net - np.bincount(lot_security, weights=sells, minlength=len(self.securities))
+
+    def pair_sells(self, sells: np.ndarray) -> np.ndarray:
+        """Sells per pair (weights) from lot sells."""
+        return np.bincount(self.lot_pair, weights=sells, minlength=self.n_pairs)
+
+    def deviation(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
+        """Post-trade exposure minus target times ``scale`` (units of V), before costs."""
+        return (self.exposure_before - self.target * self.scale
+                + self.exposure @ self.security_trades(buys, sells))
+
+
+def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
+    """Turn a portfolio and a policy into weight-space arrays, checking they fit together.
+
+    Raises
+    ------
+    InputError
+        A target or band for a class no security loads on, a risky class without a target, a
+        restriction naming an unknown security, account or lot.
+    """
+    sec, acc, lots = portfolio.securities, portfolio.accounts, portfolio.lots
+    nav = portfolio.nav_value
+    accounts, securities = list(acc.index), list(sec.index)
+    n_a, n_i = len(accounts), len(securities)
+    cash_class = policy.cash_class
+    risky = portfolio.classes
+    for name in risky:
+        if name not in policy.targets:
+            raise InputError(f"class {name!r} has securities but no target", field="targets",
+                             row=name)
+    for name in policy.targets:
+        if name not in risky and name != cash_class:
+            raise InputError(f"no security loads on class {name!r}", field="targets", row=name)
+    classes = risky + ([cash_class] if cash_class in policy.targets else [])
+
+    pair_account = np.repeat(np.arange(n_a), n_i)
+    pair_security = np.tile(np.arange(n_i), n_a)
+    a_pos = {a: n for n, a in enumerate(accounts)}
+    i_pos = {s: n for n, s in enumerate(securities)}
+    lot_account = lots["account"].map(a_pos).to_numpy(dtype=np.int64)
+    lot_security = lots["security"].map(i_pos).to_numpy(dtype=np.int64)
+    lot_pair = lot_account * n_i + lot_security
+
+    price = sec["price"].to_numpy(dtype=float)
+    lot_value = portfolio.lot_values.to_numpy()
+    lot_weight = lot_value / nav
+    basis = lots["cost_basis"].to_numpy(dtype=float)
+    gain_fraction = np.where(lot_value > 0, (lot_value - basis) / lot_value, 0.0)
+    long_term = is_long_term_array(lots["acquired"], portfolio.as_of)
+    to_long = days_to_long_term_array(lots["acquired"], portfolio.as_of)
+    taxable_lot = (acc["type"].to_numpy()[lot_account] == "taxable")
+
+    cash = acc["cash"].to_numpy(dtype=float) / nav
+    flow = acc["flow"].to_numpy(dtype=float) / nav
+    reserve = acc["cash_reserve"].to_numpy(dtype=float) / nav
+    scale = 1.0 + float(flow.sum())
+    if scale <= 0:
+        raise InputError(f"withdrawals ({-flow.sum() * nav:,.2f}) exceed the NAV ({nav:,.2f})",
+                         field="flow")
+
+    exposure = portfolio.exposures.reindex(index=risky).to_numpy(dtype=float)
+    held = np.bincount(lot_security, weights=lot_weight, minlength=n_i)
+    exposure_before = exposure @ held
+    if cash_class in policy.targets:
+        # a purchase moves value from cash to the security's classes, a sale back to cash
+        exposure = np.vstack([exposure, -np.ones((1, n_i))])
+        exposure_before = np.append(exposure_before, cash.sum() + flow.sum())
+
+    target = np.array([policy.targets[k] for k in classes])
+    lower, upper = _band_edges(policy, classes, target)
+    factor, specific = _risk_arrays(portfolio, classes)
+
+    linear_cost = ((sec["half_spread_bps"] + sec["commission_bps"]).to_numpy(dtype=float) / 1e4
+                   + sec["commission_per_share"].to_numpy(dtype=float) / price)
+    impact_cost = _impact_coefficients(portfolio, policy, nav)
+
+    tax_rate = np.zeros(len(lots))
+    if policy.tax.model == "linear":
+        rate = np.where(long_term, policy.tax.long_term_rate, policy.tax.short_term_rate)
+        tax_rate = np.where(taxable_lot, rate * gain_fraction, 0.0)
+
+    no_cap_buy = 2.0 * max(scale, 1.0)
+    buy_cap = np.full(n_a * n_i, no_cap_buy)
+    sell_cap = lot_weight.copy()
+    cap_reasons: dict[tuple[str, int], str] = {}
+    _apply_restrictions(policy, accounts, securities, list(lots.index), lot_pair, n_i, buy_cap,
+                        sell_cap, cap_reasons)
+
+    available = cash + flow - reserve
+    buy_counterflow = np.zeros(n_a * n_i)
+    sell_counterflow = np.zeros(len(lots))
+    soft = policy.soft_bands or policy.mode in RESTRICTED_MODES
+    for a in range(n_a):
+        pairs_a = pair_account == a
+        lots_a = lot_account == a
+        if flow[a] > 0:
+            sell_counterflow[lots_a] = policy.counterflow_penalty
+        if available[a] < 0:
+            buy_counterflow[pairs_a] = policy.counterflow_penalty
+        mode = policy.mode
+        if mode == "cash_only":
+            mode = "buy_only" if available[a] > 0 else "sell_only" if available[a] < 0 else "none"
+        if mode in ("sell_only", "none"):
+            _cap(buy_cap, np.flatnonzero(pairs_a), 0.0, cap_reasons, "buy",
+                 f"mode {policy.mode}")
+        if mode in ("buy_only", "none"):
+            _cap(sell_cap, np.flatnonzero(lots_a), 0.0, cap_reasons, "sell",
+                 f"mode {policy.mode}")
+
+    risk_weight = policy.risk_aversion * policy.horizon_years / 2
+    if policy.mode == "to_band":
+        risk_weight = 0.0
+    turnover_cap = np.inf if policy.turnover_cap is None else policy.turnover_cap
+    return ProblemData(
+        portfolio=portfolio, policy=policy, nav=nav, accounts=accounts, securities=securities,
+        classes=classes, lot_ids=list(lots.index), pair_account=pair_account,
+        pair_security=pair_security, lot_pair=lot_pair, exposure=exposure,
+        impact_model=policy.costs.impact, scale=scale, lot_weight=lot_weight,
+        gain_fraction=gain_fraction, long_term=long_term, days_to_long_term=to_long,
+        taxable_lot=taxable_lot, cash=cash, flow=flow, reserve=reserve,
+        exposure_before=exposure_before, target=target, lower=lower, upper=upper,
+        factor=factor, specific_variance=specific, linear_cost=linear_cost,
+        impact_cost=impact_cost, tax_rate=tax_rate, buy_cap=buy_cap, sell_cap=sell_cap,
+        buy_counterflow=buy_counterflow, sell_counterflow=sell_counterflow,
+        risk_weight=risk_weight, turnover_cap=turnover_cap, soft_bands=soft,
+        band_penalty=policy.band_penalty, cap_reasons=cap_reasons,
+    )
+
+
+def _band_edges(policy: Policy, classes: list[str],
+                target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if policy.mode == "to_target":
+        tol = policy.target_tolerance
+        return target - tol, target + tol
+    lower, upper = np.empty(len(classes)), np.empty(len(classes))
+    for k, name in enumerate(classes):
+        if name == policy.cash_class and name not in policy.class_bands:
+            lower[k], upper[k] = 0.0, 1.0  # cash floats unless the policy bands it
+        else:
+            lower[k], upper[k] = policy.band_of(name).edges(target[k])
+    return lower, upper
+
+
+def _risk_arrays(portfolio: Portfolio, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Factor and specific variance over ``classes``; the cash class has no risk."""
+    risk = portfolio.risk
+    factor = risk.factor.reindex(classes, fill_value=0.0).to_numpy(dtype=float)
+    specific = risk.specific_variance.reindex(classes, fill_value=0.0).to_numpy(dtype=float)
+    return factor, specific
+
+
+def _impact_coefficients(portfolio: Portfolio, policy: Policy, nav: float) -> np.ndarray:
+    r"""Impact coefficient per security in weight space.
+
+    .. math:: \text{power: } k \sigma \sqrt{V / ADV}, \qquad
+              \text{quadratic: } k \sigma (V / ADV) / \sqrt{\rho}
+
+    so that the cost (fraction of NAV) of a trade ``x`` (weight) is ``coef * |x|^{3/2}`` or
+    ``coef * x^2``; the two agree at ``|x| = rho * ADV / V``.
+    """
+    sec = portfolio.securities
+    if policy.costs.impact == "none":
+        return np.zeros(len(sec))
+    k = (sec["impact_coefficient"].to_numpy(dtype=float) if "impact_coefficient" in sec.columns
+         else np.full(len(sec), policy.costs.impact_coefficient))
+    sigma = sec["daily_volatility"].to_numpy(dtype=float)
+    adv = sec["daily_traded_value"].to_numpy(dtype=float)
+    ratio = nav / adv  # zero where the traded value is infinite: no impact
+    if policy.costs.impact == "power":
+        return k * sigma * np.sqrt(ratio)
+    return k * sigma * ratio / np.sqrt(policy.costs.reference_participation)
+
+
+def _cap(caps: np.ndarray, where: np.ndarray, value: float, reasons: dict[tuple[str, int], str],
+         side: str, reason: str) -> None:
+    for n in where:
+        if value < caps[n]:
+            caps[n] = value
+            reasons.setdefault((side, int(n)), reason)
+
+
+def _apply_restrictions(policy: Policy, accounts: list[str], securities: list[str],
+                        lot_ids: list[str], lot_pair: np.ndarray, n_i: int, buy_cap: np.ndarray,
+                        sell_cap: np.ndarray, reasons: dict[tuple[str, int], str]) -> None:
+    """Set caps to zero for no-buy, no-sell, no-trade entries and locked lots."""
+    r = policy.restrictions
+
+    def pairs_of(entry: str, key: str) -> np.ndarray:
+        account, _, security = entry.rpartition("/")
+        if security not in securities:
+            raise InputError(f"unknown security {security!r}", field=f"restrictions.{key}",
+                             row=entry)
+        i = securities.index(security)
+        if not account:
+            return np.arange(len(accounts)) * n_i + i
+        if account not in accounts:
+            raise InputError(f"unknown account {account!r}", field=f"restrictions.{key}",
+                             row=entry)
+        return np.array([accounts.index(account) * n_i + i])
+
+    for key, buy, sell in (("no_buy", True, False), ("no_sell", False, True),
+                           ("no_trade", True, True)):
+        for entry in getattr(r, key):
+            pairs = pairs_of(entry, key)
+            if buy:
+                _cap(buy_cap, pairs, 0.0, reasons, "buy", f"{key} {entry!r}")
+            if sell:
+                _cap(sell_cap, np.flatnonzero(np.isin(lot_pair, pairs)), 0.0, reasons, "sell",
+                     f"{key} {entry!r}")
+    positions = {lot: n for n, lot in enumerate(lot_ids)}
+    for lot in r.locked_lots:
+        if lot not in positions:
+            raise InputError(f"unknown lot {lot!r}", field="restrictions.locked_lots", row=lot)
+        _cap(sell_cap, np.array([positions[lot]]), 0.0, reasons, "sell", f"locked lot {lot!r}")
+
+
+def class_weights(data: ProblemData, security_value: np.ndarray, cash_value: float,
+                  nav_value: float) -> pd.Series:
+    """Weights by class (fractions of ``nav_value``) of security values and total cash."""
+    risky = data.portfolio.exposures.reindex(index=data.classes[: _n_risky(data)]).to_numpy()
+    weights = risky @ security_value / nav_value
+    if len(data.classes) > _n_risky(data):
+        weights = np.append(weights, cash_value / nav_value)
+    return pd.Series(weights, index=pd.Index(data.classes, name="class"))
+
+
+def _n_risky(data: ProblemData) -> int:
+    return len(data.portfolio.classes)
+
+
+def lot_aggregation(data: ProblemData) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Sparse maps: lots -> pairs (pairs x lots) and pairs -> securities (securities x pairs)."""
+    n_l = len(data.lot_ids)
+    lots_to_pairs = sp.csr_matrix((np.ones(n_l), (data.lot_pair, np.arange(n_l))),
+                                  shape=(data.n_pairs, n_l))
+    pairs_to_securities = sp.csr_matrix(
+        (np.ones(data.n_pairs), (data.pair_security, np.arange(data.n_pairs))),
+        shape=(len(data.securities), data.n_pairs))
+    return lots_to_pairs, pairs_to_securities

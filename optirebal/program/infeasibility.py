@@ -1,0 +1,86 @@
+"""Which constraints conflict: an elastic program that relaxes every constraint group.
+
+When the rebalance is infeasible, each group of constraints (a band edge of one class, the cash
+reserve of one account, the turnover cap, the buy and sell caps set by restrictions or the mode)
+gets a non-negative elastic slack, and the total slack is minimized. The groups that must take a
+positive slack are the ones in conflict: relaxing any of them (or making bands soft) is what makes
+the policy feasible. This runs only on failure, so it is built fresh each time.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from optirebal.errors import InfeasibleError
+from optirebal.program.data import ProblemData, lot_aggregation
+
+ELASTIC_TOLERANCE = 1e-7
+
+
+def diagnose(data: ProblemData) -> InfeasibleError:
+    """Build the :class:`InfeasibleError` naming the conflicting constraint groups."""
+    n_a, n_p, n_l = len(data.accounts), data.n_pairs, len(data.lot_ids)
+    n_k = len(data.classes)
+    lots_to_pairs, pairs_to_securities = lot_aggregation(data)
+    pairs_to_accounts = sp.csr_matrix((np.ones(n_p), (data.pair_account, np.arange(n_p))),
+                                      shape=(n_a, n_p))
+    b = cp.Variable(n_p, nonneg=True)
+    s = cp.Variable(n_l, nonneg=True)
+    e_hi, e_lo = cp.Variable(n_k, nonneg=True), cp.Variable(n_k, nonneg=True)
+    e_cash = cp.Variable(n_a, nonneg=True)
+    e_buy, e_sell = cp.Variable(n_p, nonneg=True), cp.Variable(n_l, nonneg=True)
+    e_turn = cp.Variable(nonneg=True)
+    gross = b + lots_to_pairs @ s
+    trades = pairs_to_securities @ b - pairs_to_securities @ (lots_to_pairs @ s)
+    z = data.exposure_before - data.target * data.scale + data.exposure @ trades
+    pair_cost = cp.multiply(data.linear_cost[data.pair_security], gross)
+    if data.impact_model == "power":
+        pair_cost = pair_cost + cp.multiply(data.impact_cost[data.pair_security],
+                                            cp.power(gross, 1.5))
+    elif data.impact_model == "quadratic":
+        pair_cost = pair_cost + cp.multiply(data.impact_cost[data.pair_security],
+                                            cp.square(gross))
+    slack = 10.0 if data.soft_bands else 0.0
+    constraints = [
+        z <= (data.upper - data.target) * data.scale + slack + e_hi,
+        z >= (data.lower - data.target) * data.scale - slack - e_lo,
+        b <= data.buy_cap + e_buy,
+        s <= data.sell_cap + e_sell,
+        pairs_to_accounts @ (b + pair_cost) - pairs_to_accounts @ (lots_to_pairs @ s)
+        <= data.cash + data.flow - data.reserve + e_cash,
+    ]
+    if np.isfinite(data.turnover_cap):
+        constraints.append(cp.sum(gross) <= data.turnover_cap + e_turn)
+    # Lot quantities are physical limits, not policy: they are never relaxed. The sell cap of a
+    # lot is relaxed only up to its quantity.
+    constraints.append(s <= data.lot_weight)
+    total = cp.sum(e_hi + e_lo) + cp.sum(e_cash) + cp.sum(e_buy) + cp.sum(e_sell) + e_turn
+    problem = cp.Problem(cp.Minimize(total), constraints)
+    problem.solve(solver="CLARABEL")
+    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        return InfeasibleError(
+            "the rebalance is infeasible even with every policy constraint relaxed: the lots "
+            "cannot cover the withdrawals and reserves", conflicts=("holdings and cash flows",))
+    conflicts: list[str] = []
+    for k, name in enumerate(data.classes):
+        if e_hi.value[k] > ELASTIC_TOLERANCE:
+            conflicts.append(f"band upper {name!r} ({data.upper[k]:.4g})")
+        if e_lo.value[k] > ELASTIC_TOLERANCE:
+            conflicts.append(f"band lower {name!r} ({data.lower[k]:.4g})")
+    for a, name in enumerate(data.accounts):
+        if e_cash.value[a] > ELASTIC_TOLERANCE:
+            conflicts.append(f"cash reserve of account {name!r}")
+    if float(e_turn.value) > ELASTIC_TOLERANCE:
+        conflicts.append(f"turnover cap ({data.turnover_cap:.4g})")
+    reasons: dict[str, None] = {}
+    for side, values in (("buy", e_buy.value), ("sell", e_sell.value)):
+        for n in np.flatnonzero(values > ELASTIC_TOLERANCE):
+            reasons[data.cap_reasons.get((side, int(n)), f"{side} cap")] = None
+    conflicts.extend(reasons)
+    listed = "; ".join(conflicts) if conflicts else "numerical trouble near the boundary"
+    return InfeasibleError(
+        f"no trades satisfy the policy; these constraints conflict: {listed}. Relax one of them, "
+        "or set soft_bands = true to turn band breaches into a penalty.",
+        conflicts=conflicts)

@@ -1,0 +1,156 @@
+"""The solver chain: Clarabel, then ECOS, then OSQP (QP forms only), every answer checked.
+
+An answer is taken only when the solver says ``optimal`` *and* its primal solution satisfies every
+constraint in numpy within the solver's tolerance (:data:`TOLERANCE`); anything else moves on to
+the next solver. An infeasible verdict is confirmed by the elastic diagnosis of
+:mod:`optirebal.program.infeasibility`, which names the conflicting constraints.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from optirebal.errors import SolverError
+from optirebal.program.compile import OBJECTIVE_SCALE, CompiledProgram
+from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
+
+TOLERANCE = {"CLARABEL": 1e-7, "ECOS": 1e-7, "OSQP": 1e-5}
+"""Per-solver tolerance on weights: constraint residuals and the size below which a trade is zero."""
+
+SOLVER_OPTIONS: dict[str, dict[str, object]] = {
+    "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
+    "ECOS": {"abstol": 1e-9, "reltol": 1e-9, "feastol": 1e-9, "max_iters": 500},
+    "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "polish": True, "max_iter": 200_000},
+}
+
+
+@dataclass
+class Solution:
+    """A verified primal solution in weights, with what it took to get it."""
+
+    buys: np.ndarray
+    sells: np.ndarray
+    objective: float
+    solver: str
+    status: str
+    iterations: int | None
+    solve_seconds: float
+    compile_seconds: float
+    residual: float
+    attempts: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Infeasible(Exception):
+    """Internal signal: every solver that answered called the program infeasible."""
+
+
+def solve_program(program: CompiledProgram, data: ProblemData) -> Solution:
+    """Bind ``data``, run the solver chain, and return the first verified answer.
+
+    Raises
+    ------
+    Infeasible
+        When a solver proves infeasibility (the caller diagnoses which constraints conflict).
+    SolverError
+        When no solver returns a verified optimal answer; lists every attempt.
+    """
+    chain = [s for s in data.policy.solver.chain if s != "OSQP" or program.is_qp]
+    attempts: list[tuple[str, str]] = []
+    infeasible = False
+    with program.lock:
+        program.bind(data)
+        for solver in chain:
+            first_compile = program.solves == 0
+            start = time.perf_counter()
+            try:
+                program.problem.solve(solver=solver, ignore_dpp=False, warm_start=False,
+                                      **SOLVER_OPTIONS[solver])  # type: ignore[arg-type]
+            except cp.error.SolverError as exc:
+                attempts.append((solver, f"error: {exc}"))
+                continue
+            elapsed = time.perf_counter() - start
+            program.solves += 1
+            status = program.problem.status
+            if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+                attempts.append((solver, status))
+                infeasible = True
+                if status == cp.INFEASIBLE:
+                    break
+                continue
+            if status != cp.OPTIMAL:
+                attempts.append((solver, status))
+                continue
+            buys = np.asarray(program.variables["buys"].value, dtype=float)
+            sells = np.asarray(program.variables["sells"].value, dtype=float)
+            residual = constraint_residual(data, buys, sells)
+            if not residual <= TOLERANCE[solver]:
+                attempts.append((solver, f"optimal but residual {residual:.2e} > "
+                                         f"{TOLERANCE[solver]:.0e}"))
+                continue
+            attempts.append((solver, status))
+            stats = program.problem.solver_stats
+            compile_seconds = program.problem.compilation_time or 0.0
+            if first_compile:
+                compile_seconds += program.built_seconds
+            return Solution(
+                buys=buys, sells=sells, objective=float(program.problem.value) / OBJECTIVE_SCALE, solver=solver,
+                status=status, iterations=stats.num_iters, solve_seconds=elapsed - compile_seconds
+                if elapsed > compile_seconds else elapsed, compile_seconds=compile_seconds,
+                residual=residual, attempts=attempts)
+    if infeasible:
+        raise Infeasible(attempts)
+    detail = "; ".join(f"{s}: {m}" for s, m in attempts)
+    raise SolverError(f"no solver returned a verified optimal answer ({detail})",
+                      attempts=attempts)
+
+
+def constraint_residual(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> float:
+    """Largest violation (weights) of the program's hard constraints at a candidate solution.
+
+    Costs in the cash constraint are evaluated exactly, so a solution that passes here is one the
+    account can pay for.
+    """
+    dev = data.deviation(buys, sells)
+    slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
+    upper = data.scale * (data.upper - data.target) + slack
+    lower = data.scale * (data.lower - data.target) - slack
+    gross = buys + data.pair_sells(sells)
+    violations = [
+        np.max(-buys, initial=0.0),
+        np.max(-sells, initial=0.0),
+        np.max(dev - upper, initial=0.0),
+        np.max(lower - dev, initial=0.0),
+        np.max(buys - data.buy_cap, initial=0.0),
+        np.max(sells - data.sell_cap, initial=0.0),
+        np.max(cash_shortfall(data, buys, sells), initial=0.0),
+    ]
+    if np.isfinite(data.turnover_cap):
+        violations.append(gross.sum() - data.turnover_cap)
+    return float(max(violations))
+
+
+def trade_costs(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> dict[str, np.ndarray]:
+    """Cost per pair (weights) of each component: spread, commission, impact."""
+    gross = np.abs(buys) + np.abs(data.pair_sells(sells))
+    sec = data.portfolio.securities
+    i = data.pair_security
+    spread = sec["half_spread_bps"].to_numpy(dtype=float)[i] / 1e4 * gross
+    commission = (data.linear_cost[i] - sec["half_spread_bps"].to_numpy(dtype=float)[i] / 1e4) \
+        * gross
+    power = 1.5 if data.impact_model == "power" else 2.0
+    impact = data.impact_cost[i] * gross**power if data.impact_model != "none" \
+        else np.zeros_like(gross)
+    return {"spread": spread, "commission": commission, "impact": impact}
+
+
+def cash_shortfall(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
+    """Per account, how far (weights) post-trade cash after costs falls below the reserve."""
+    costs = sum(trade_costs(data, buys, sells).values())
+    n_a = len(data.accounts)
+    spent = np.bincount(data.pair_account, weights=buys + costs, minlength=n_a)
+    raised = np.bincount(data.pair_account, weights=data.pair_sells(sells), minlength=n_a)
+    return spent - raised - (data.cash + data.flow - data.reserve)

@@ -1,0 +1,135 @@
+"""`Result`: the decoded rebalance as tidy DataFrames, a text summary and an HTML view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """How the answer was found.
+
+    Attributes
+    ----------
+    solver, status, iterations
+        The solver that gave the accepted answer, its status and iteration count.
+    compile_seconds, solve_seconds
+        Time spent building or re-binding the program, and in the solver (seconds).
+    cache_hit
+        True when the compiled program came from the cache (no recompilation).
+    residual
+        Largest constraint violation of the continuous solution (weights).
+    attempts
+        Every solver attempt and its status, in order.
+    solves
+        Number of solves (conflict fixes and minimum-trade repairs solve again).
+    fixes
+        What was fixed between solves (wash-sale directions, dropped small orders).
+    notes
+        Anything else a user should know (for example, why nothing was traded).
+    """
+
+    solver: str | None
+    status: str
+    iterations: int | None
+    compile_seconds: float
+    solve_seconds: float
+    cache_hit: bool
+    residual: float
+    attempts: tuple[tuple[str, str], ...] = ()
+    solves: int = 0
+    fixes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """A rebalance: orders, lots sold, weights, costs, cash, tracking error and diagnostics.
+
+    Attributes
+    ----------
+    orders : DataFrame
+        One row per account and security traded: ``account``, ``security``, ``side``,
+        ``shares`` (signed: + buy, - sell), ``price``, ``value`` (signed currency), ``reason``.
+    lots_sold : DataFrame
+        One row per lot sold (index ``lot``): ``account``, ``security``, ``shares``,
+        ``proceeds``, ``basis``, ``gain`` (currency), ``term`` (``short`` or ``long``),
+        ``days_to_long_term``.
+    weights : DataFrame
+        Index ``class``: ``before`` (with flows landed in cash), ``after`` (post-trade, after
+        costs), ``target``, ``lower``, ``upper``, ``outside`` (weight beyond the band, 0 inside).
+    costs : DataFrame
+        Index ``component`` (spread, commission, impact, tax, total): ``value`` (currency) and
+        ``bps`` (of pre-trade NAV).
+    cash : DataFrame
+        Index ``account``: ``before``, ``flow``, ``traded`` (net sale proceeds), ``costs``,
+        ``after``, ``reserve`` (currency).
+    tracking_error : Series
+        ``before`` and ``after``: annualized ex-ante tracking error (fraction).
+    diagnostics : Diagnostics
+    nav : float
+        Pre-trade net asset value (currency).
+    """
+
+    orders: pd.DataFrame
+    lots_sold: pd.DataFrame
+    weights: pd.DataFrame
+    costs: pd.DataFrame
+    cash: pd.DataFrame
+    tracking_error: pd.Series
+    diagnostics: Diagnostics
+    nav: float
+    objective: float = field(default=float("nan"))
+
+    @property
+    def traded(self) -> bool:
+        """True when at least one order was placed."""
+        return len(self.orders) > 0
+
+    @property
+    def turnover(self) -> float:
+        """Gross traded value over pre-trade NAV (fraction)."""
+        return float(self.orders["value"].abs().sum() / self.nav) if self.traded else 0.0
+
+    def summary(self) -> str:
+        """A plain-text report: orders, lots sold, weights, costs, cash, tracking error."""
+        d = self.diagnostics
+        head = [
+            f"optirebal result: NAV {self.nav:,.2f}, {len(self.orders)} orders, "
+            f"turnover {self.turnover:.2%}",
+            f"tracking error {self.tracking_error['before']:.4%} -> "
+            f"{self.tracking_error['after']:.4%}; cost {self.costs.loc['total', 'value']:,.2f} "
+            f"({self.costs.loc['total', 'bps']:.2f} bp)",
+            f"solver {d.solver} {d.status} in {d.iterations} iterations, "
+            f"compile {d.compile_seconds:.3f} s, solve {d.solve_seconds:.3f} s, "
+            f"cache {'hit' if d.cache_hit else 'miss'}",
+        ]
+        head += [f"fix: {f}" for f in d.fixes] + [f"note: {n}" for n in d.notes]
+        with pd.option_context("display.width", 120, "display.max_columns", 20,
+                               "display.float_format", "{:,.4f}".format):
+            parts = ["\n".join(head), "Orders", _text(self.orders), "Lots sold",
+                     _text(self.lots_sold), "Weights", _text(self.weights), "Costs",
+                     _text(self.costs), "Cash", _text(self.cash)]
+        return "\n\n".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"Result(nav={self.nav:,.2f}, orders={len(self.orders)}, "
+                f"turnover={self.turnover:.4f}, solver={self.diagnostics.solver!r})")
+
+    def _repr_html_(self) -> str:
+        d = self.diagnostics
+        blocks = [f"<h4>optirebal result</h4><p>NAV {self.nav:,.2f}; {len(self.orders)} orders; "
+                  f"tracking error {self.tracking_error['before']:.4%} &rarr; "
+                  f"{self.tracking_error['after']:.4%}; {d.solver} {d.status}, "
+                  f"cache {'hit' if d.cache_hit else 'miss'}</p>"]
+        for title, frame in (("Orders", self.orders), ("Lots sold", self.lots_sold),
+                             ("Weights", self.weights), ("Costs", self.costs),
+                             ("Cash", self.cash)):
+            blocks.append(f"<h5>{title}</h5>" + frame.to_html(float_format="{:,.4f}".format))
+        return "\n".join(blocks)
+
+
+def _text(frame: pd.DataFrame) -> str:
+    return frame.to_string() if len(frame) else "(none)"
