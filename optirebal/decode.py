@@ -16,7 +16,8 @@ import numpy as np
 
 from optirebal.errors import DecodeError
 from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
-from optirebal.program.solve import TOLERANCE, cash_shortfall
+from optirebal.program.compile import band_cost_weights
+from optirebal.program.solve import TOLERANCE, cash_shortfall, trade_costs
 
 CASH_TOLERANCE = 1e-9
 """Cash may fall below a reserve by at most this fraction of NAV (solver round-off only)."""
@@ -151,10 +152,14 @@ def verify(data: ProblemData, trades: Trades) -> None:
     if (short > CASH_TOLERANCE).any():
         a = data.accounts[int(np.argmax(short))]
         raise DecodeError(f"account {a!r} ends {short.max() * data.nav:,.2f} below its reserve")
-    weights = data.exposure_before / data.scale + data.exposure @ data.security_trades(
-        trades.buys, trades.sells) / data.scale
+    # the bands as the program states them (post-cost on the binding side, see compile.bind)
+    upper_cost, lower_cost = band_cost_weights(data)
+    cost = float(sum(trade_costs(data, trades.buys, trades.sells).values()).sum())
+    dev = data.deviation(trades.buys, trades.sells)
     slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
-    over = np.maximum(weights - data.upper - slack, data.lower - slack - weights)
+    over = np.maximum(dev + upper_cost * cost - (data.upper - data.target) * data.scale,
+                      (data.lower - data.target) * data.scale - dev + lower_cost * cost)
+    over = over / data.scale - slack
     if (over > trades.band_tolerance).any():
         k = int(np.argmax(over - trades.band_tolerance))
         raise DecodeError(f"class {data.classes[k]!r} is {over[k]:.3g} outside its band after "

@@ -16,10 +16,17 @@ from optirebal.decode import Trades, decode, wash_conflicts
 from optirebal.errors import InfeasibleError
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
-from optirebal.program.compile import compiled_program
+from optirebal.program.compile import CompiledProgram, compiled_program
 from optirebal.program.data import ProblemData, build_problem_data
 from optirebal.program.infeasibility import diagnose
-from optirebal.program.solve import TOLERANCE, Infeasible, Solution, solve_program, trade_costs
+from optirebal.program.solve import (
+    TOLERANCE,
+    Infeasible,
+    Solution,
+    post_trade_weights,
+    solve_program,
+    trade_costs,
+)
 from optirebal.result import Diagnostics, Result
 
 
@@ -55,7 +62,11 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
         diag = Diagnostics(None, "not triggered", None, 0.0, 0.0, False, 0.0, notes=notes)
         return build_result(data, trades, diag, 0.0)
 
-    program, cache_hit = compiled_program(data)
+    cache_hit = compiled_program(data)[1]
+
+    def program_for(solver: str) -> CompiledProgram:
+        return compiled_program(data, "soc" if solver == "ECOS" else "power")[0]
+
     fixes: list[str] = []
     notes: list[str] = []
     attempts: list[tuple[str, str]] = []
@@ -65,7 +76,7 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
     def run(current: ProblemData) -> Solution:
         nonlocal compile_seconds, solve_seconds, solves
         try:
-            solution = solve_program(program, current)
+            solution = solve_program(program_for, current)
         except Infeasible:
             raise diagnose(current) from None
         compile_seconds += solution.compile_seconds
@@ -179,21 +190,14 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     pf = data.portfolio
     nav = data.nav
     price = pf.securities["price"].to_numpy(dtype=float)
-    lot_security = data.pair_security[data.lot_pair]
     costs = trade_costs(data, trades.buys, trades.sells)
     pair_cost = sum(costs.values())
     pair_sell_shares = np.bincount(data.lot_pair, weights=trades.sell_shares,
                                    minlength=data.n_pairs)
     net_shares = trades.buy_shares - pair_sell_shares
-    traded_value = data.security_trades(trades.buys, trades.sells)
 
-    # weights after: post-trade exposure after costs over post-trade NAV after costs
-    nav_after = nav * data.scale - pair_cost.sum() * nav
-    exposure_after = data.exposure_before + data.exposure @ traded_value
-    if data.policy.cash_class in data.classes:
-        exposure_after[-1] -= pair_cost.sum()
     w_before = data.exposure_before / data.scale
-    w_after = exposure_after * nav / nav_after
+    w_after = post_trade_weights(data, trades.buys, trades.sells)
     outside = np.maximum(np.maximum(w_after - data.upper, data.lower - w_after), 0.0)
     weights = pd.DataFrame(
         {"before": w_before, "after": w_after, "target": data.target, "lower": data.lower,
@@ -241,7 +245,6 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
         "reason": reasons,
     })
     orders = orders.sort_values(["account", "security"], kind="stable").reset_index(drop=True)
-    del lot_security
     return Result(orders=orders, lots_sold=lots_sold, weights=weights, costs=cost_frame,
                   cash=cash, tracking_error=tracking, diagnostics=diagnostics, nav=nav,
                   objective=objective)
@@ -300,3 +303,31 @@ def _reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray,
         out.append(reason or ("risk: reduce tracking error" if data.risk_weight > 0
                               else "rebalance: move toward target"))
     return out
+
+
+def apply_trades(portfolio: Portfolio, result: Result) -> Portfolio:
+    """The portfolio after ``result``'s trades: lots reduced, bought lots added, cash settled.
+
+    Sold shares leave their lots (a lot sold in full disappears, a partial sale keeps the basis per
+    share); each buy becomes a new lot ``"<account>/<security>/<as_of>"`` acquired on ``as_of`` at
+    cost ``shares x price``; account cash becomes ``result.cash["after"]`` and flows become zero.
+    """
+    lots = portfolio.lots.copy()
+    if len(result.lots_sold):
+        sold = result.lots_sold["shares"].reindex(lots.index, fill_value=0.0)
+        keep = lots["quantity"] - sold
+        lots["cost_basis"] = lots["cost_basis"] * (keep / lots["quantity"])
+        lots["quantity"] = keep
+        lots = lots[lots["quantity"] > 0]
+    buys = result.orders[result.orders["shares"] > 0]
+    new = pd.DataFrame({
+        "account": buys["account"].to_numpy(), "security": buys["security"].to_numpy(),
+        "quantity": buys["shares"].to_numpy(), "cost_basis": buys["value"].to_numpy(),
+        "acquired": portfolio.as_of,
+    }, index=pd.Index([f"{a}/{s}/{portfolio.as_of}" for a, s in
+                       zip(buys["account"], buys["security"], strict=True)], name="lot"))
+    lots = pd.concat([lots, new]) if len(new) else lots
+    moved = portfolio.with_lots(lots)
+    # cash may sit a round-off below zero when it was spent to the last cent
+    return moved.with_accounts(cash=result.cash["after"].clip(lower=0.0).to_dict(),
+                               flow=dict.fromkeys(portfolio.accounts.index, 0.0))

@@ -69,6 +69,14 @@ class CompiledProgram:
         p["gap"].value = data.exposure_before - data.target * data.scale
         p["lower_gap"].value = (data.lower - data.target) * data.scale
         p["upper_gap"].value = (data.upper - data.target) * data.scale
+        # Costs C shrink the post-trade NAV to scale - C. A risky class stays under its upper edge
+        # after costs iff x + hi C <= hi scale (exact, convex); its lower edge is held before
+        # costs (x >= lo scale, conservative by lo C). Cash pays the costs: its lower edge is
+        # exact, x - (1 - lo) C >= lo scale, and its upper edge is held before costs.
+        # to_target collapses the band: it is held before costs (after them it cannot be both).
+        upper_cost, lower_cost = band_cost_weights(data)
+        p["upper_cost"].value = upper_cost
+        p["lower_cost"].value = lower_cost
         p["slack_cap"].value = SOFT_SLACK_CAP if data.soft_bands else 0.0
         p["band_penalty"].value = data.band_penalty
         pair_cost = data.linear_cost[data.pair_security]
@@ -86,7 +94,18 @@ class CompiledProgram:
             if not np.isfinite(cap) else cap
 
 
-def _build(data: ProblemData) -> CompiledProgram:
+def band_cost_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the multipliers of the total cost in the upper and lower band constraints."""
+    n_k = len(data.classes)
+    if data.policy.mode == "to_target":
+        return np.zeros(n_k), np.zeros(n_k)
+    is_cash = np.array([k == data.policy.cash_class for k in data.classes])
+    upper = np.where(is_cash, 0.0, np.clip(data.upper, 0.0, None))
+    lower = np.where(is_cash, np.clip(1.0 - data.lower, 0.0, None), 0.0)
+    return upper, lower
+
+
+def _build(data: ProblemData, cone: str) -> CompiledProgram:
     start = time.perf_counter()
     n_a, n_p, n_l = len(data.accounts), data.n_pairs, len(data.lot_ids)
     n_k, n_m = len(data.classes), data.factor.shape[1]
@@ -108,6 +127,8 @@ def _build(data: ProblemData) -> CompiledProgram:
         "gap": cp.Parameter(n_k, name="gap"),
         "lower_gap": cp.Parameter(n_k, name="lower_gap"),
         "upper_gap": cp.Parameter(n_k, name="upper_gap"),
+        "upper_cost": cp.Parameter(n_k, nonneg=True, name="upper_cost"),
+        "lower_cost": cp.Parameter(n_k, nonneg=True, name="lower_cost"),
         "slack_cap": cp.Parameter(nonneg=True, name="slack_cap"),
         "band_penalty": cp.Parameter(nonneg=True, name="band_penalty"),
         "linear_cost": cp.Parameter(n_p, nonneg=True, name="linear_cost"),
@@ -131,14 +152,20 @@ def _build(data: ProblemData) -> CompiledProgram:
     ]
     if data.impact_model != "none":
         par["impact_cost"] = cp.Parameter(n_p, nonneg=True, name="impact_cost")
-        shape = cp.power(gross, 1.5) if data.impact_model == "power" else cp.square(gross)
+        # Clarabel takes the 3/2 power as one power cone; ECOS needs its SOC representation
+        shape = cp.power(gross, 1.5, approx=cone == "soc") if data.impact_model == "power" \
+            else cp.square(gross)
         impact = cp.multiply(par["impact_cost"], shape)
         objective.append(cp.sum(impact))
         account_cost = account_cost + impact
+    # epigraph of the total cost keeps the band constraints DPP (parameter times variable)
+    total_cost = cp.Variable(nonneg=True, name="total_cost")
     constraints = [
+        cp.sum(account_cost) <= total_cost,
         z == par["gap"] + exposure @ (pairs_to_securities @ b - lots_to_securities @ s),
-        z <= par["upper_gap"] + over,
-        z >= par["lower_gap"] - under,
+        # bands on post-cost weights: exact on the binding side (see bind), conservative on the other
+        z + par["upper_cost"] * total_cost <= par["upper_gap"] + over,
+        z - par["lower_cost"] * total_cost >= par["lower_gap"] - under,
         over <= par["slack_cap"],
         under <= par["slack_cap"],
         b <= par["buy_cap"],
@@ -148,7 +175,7 @@ def _build(data: ProblemData) -> CompiledProgram:
         <= par["available"],
     ]
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * sum(objective)), constraints)  # type: ignore[arg-type]
-    variables = {"buys": b, "sells": s, "deviation": z, "over": over, "under": under}
+    variables = {"total_cost": total_cost, "buys": b, "sells": s, "deviation": z, "over": over, "under": under}
     return CompiledProgram(problem, variables, par, data.impact_model, threading.Lock(),
                            time.perf_counter() - start)
 
@@ -157,20 +184,24 @@ _CACHE: OrderedDict[tuple[object, ...], CompiledProgram] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def compiled_program(data: ProblemData) -> tuple[CompiledProgram, bool]:
+def compiled_program(data: ProblemData, cone: str = "power") -> tuple[CompiledProgram, bool]:
     """The program for ``data``'s structure, from the cache when it is there.
+
+    ``cone`` is ``"power"`` (3/2-power impact as a power cone, for Clarabel) or ``"soc"`` (its
+    second-order-cone representation, for ECOS); it matters only for the ``power`` impact model.
 
     Returns
     -------
     program, cache_hit
     """
-    key = data.structure_key
+    cone = cone if data.impact_model == "power" else "any"
+    key = (*data.structure_key, cone)
     with _CACHE_LOCK:
         program = _CACHE.get(key)
         if program is not None:
             _CACHE.move_to_end(key)
             return program, True
-    program = _build(data)
+    program = _build(data, cone)
     with _CACHE_LOCK:
         _CACHE[key] = program
         while len(_CACHE) > CACHE_SIZE:

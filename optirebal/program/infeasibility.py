@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optirebal.errors import InfeasibleError
+from optirebal.program.compile import band_cost_weights
 from optirebal.program.data import ProblemData, lot_aggregation
 
 ELASTIC_TOLERANCE = 1e-7
@@ -43,9 +44,11 @@ def diagnose(data: ProblemData) -> InfeasibleError:
         pair_cost = pair_cost + cp.multiply(data.impact_cost[data.pair_security],
                                             cp.square(gross))
     slack = 10.0 if data.soft_bands else 0.0
+    upper_cost, lower_cost = band_cost_weights(data)
+    total_cost = cp.sum(pair_cost)
     constraints = [
-        z <= (data.upper - data.target) * data.scale + slack + e_hi,
-        z >= (data.lower - data.target) * data.scale - slack - e_lo,
+        z + upper_cost * total_cost <= (data.upper - data.target) * data.scale + slack + e_hi,
+        z - lower_cost * total_cost >= (data.lower - data.target) * data.scale - slack - e_lo,
         b <= data.buy_cap + e_buy,
         s <= data.sell_cap + e_sell,
         pairs_to_accounts @ (b + pair_cost) - pairs_to_accounts @ (lots_to_pairs @ s)

@@ -9,6 +9,7 @@ the next solver. An infeasible verdict is confirmed by the elastic diagnosis of
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cvxpy as cp
@@ -22,8 +23,8 @@ TOLERANCE = {"CLARABEL": 1e-7, "ECOS": 1e-7, "OSQP": 1e-5}
 """Per-solver tolerance on weights: constraint residuals and the size below which a trade is zero."""
 
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
-    "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
-    "ECOS": {"abstol": 1e-9, "reltol": 1e-9, "feastol": 1e-9, "max_iters": 500},
+    "CLARABEL": {"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 200},
+    "ECOS": {"abstol": 1e-8, "reltol": 1e-8, "feastol": 1e-8, "max_iters": 200},
     "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "polish": True, "max_iter": 200_000},
 }
 
@@ -48,8 +49,11 @@ class Infeasible(Exception):
     """Internal signal: every solver that answered called the program infeasible."""
 
 
-def solve_program(program: CompiledProgram, data: ProblemData) -> Solution:
-    """Bind ``data``, run the solver chain, and return the first verified answer.
+def solve_program(program_for: Callable[[str], CompiledProgram], data: ProblemData) -> Solution:
+    """Run the solver chain on ``data`` and return the first verified answer.
+
+    ``program_for(solver)`` gives the compiled program a solver takes (Clarabel a power cone,
+    ECOS its SOC form); its parameters are bound here.
 
     Raises
     ------
@@ -58,12 +62,14 @@ def solve_program(program: CompiledProgram, data: ProblemData) -> Solution:
     SolverError
         When no solver returns a verified optimal answer; lists every attempt.
     """
-    chain = [s for s in data.policy.solver.chain if s != "OSQP" or program.is_qp]
+    is_qp = data.impact_model != "power"
+    chain = [s for s in data.policy.solver.chain if s != "OSQP" or is_qp]
     attempts: list[tuple[str, str]] = []
     infeasible = False
-    with program.lock:
-        program.bind(data)
-        for solver in chain:
+    for solver in chain:
+        program = program_for(solver)
+        with program.lock:
+            program.bind(data)
             first_compile = program.solves == 0
             start = time.perf_counter()
             try:
@@ -84,8 +90,8 @@ def solve_program(program: CompiledProgram, data: ProblemData) -> Solution:
             if status != cp.OPTIMAL:
                 attempts.append((solver, status))
                 continue
-            buys = np.asarray(program.variables["buys"].value, dtype=float)
-            sells = np.asarray(program.variables["sells"].value, dtype=float)
+            buys = np.asarray(program.variables["buys"].value, dtype=float).copy()
+            sells = np.asarray(program.variables["sells"].value, dtype=float).copy()
             residual = constraint_residual(data, buys, sells)
             if not residual <= TOLERANCE[solver]:
                 attempts.append((solver, f"optimal but residual {residual:.2e} > "
@@ -154,3 +160,12 @@ def cash_shortfall(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> np
     spent = np.bincount(data.pair_account, weights=buys + costs, minlength=n_a)
     raised = np.bincount(data.pair_account, weights=data.pair_sells(sells), minlength=n_a)
     return spent - raised - (data.cash + data.flow - data.reserve)
+
+
+def post_trade_weights(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
+    """Weights by class after trades and their costs (costs leave the cash and the NAV)."""
+    cost = float(sum(trade_costs(data, buys, sells).values()).sum())
+    exposure = data.exposure_before + data.exposure @ data.security_trades(buys, sells)
+    if data.policy.cash_class in data.classes:
+        exposure[-1] -= cost
+    return exposure / (data.scale - cost)

@@ -1,0 +1,157 @@
+"""Known answers: REFERENCE_CASES band mechanics, impact, lot choice; no-trade region; limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import AS_OF, stock_and_cash
+
+import optirebal as orb
+
+NO_IMPACT = orb.Costs(impact="none")
+TARGETS = {"equity": 0.6, "cash": 0.4}
+
+BAND_POLICIES = {
+    "to_target": orb.Policy(TARGETS, mode="to_target", trigger=orb.Band.absolute(0.05),
+                            costs=NO_IMPACT),
+    "to_edge": orb.Policy(TARGETS, mode="to_band", band=orb.Band.absolute(0.05),
+                          trigger=orb.Band.absolute(0.05), costs=NO_IMPACT),
+    "relative": orb.Policy(TARGETS, mode="to_band", band=orb.Band.relative(0.1),
+                           trigger=orb.Band.relative(0.2), costs=NO_IMPACT),
+    "inner": orb.Policy(TARGETS, mode="to_band", band=orb.Band.absolute(0.0175),
+                        trigger=orb.Band.absolute(0.02), costs=NO_IMPACT),
+}
+
+
+@pytest.mark.parametrize(("r", "policy", "value"), [
+    (0.25, "to_target", -6.00), (0.25, "to_edge", -0.25), (0.25, "relative", 0.0),
+    (0.25, "inner", -3.9875),
+    (0.75, "to_target", -18.00), (0.75, "to_edge", -10.75), (0.75, "relative", -9.30),
+    (0.75, "inner", -15.4625),
+    (-0.40, "to_target", 9.60), (-0.40, "to_edge", 5.80), (-0.40, "relative", 5.04),
+    (-0.40, "inner", 8.27),
+])
+def test_band_mechanics(r: float, policy: str, value: float) -> None:
+    result = orb.solve(stock_and_cash(price=1 + r), BAND_POLICIES[policy])
+    traded = result.orders["value"].sum() if result.traded else 0.0
+    assert traded == pytest.approx(value, abs=1e-5)
+    if value == 0.0:
+        assert not result.traded and result.diagnostics.status == "not triggered"
+
+
+@pytest.mark.parametrize(("w0", "expected"), [(0.65, 0.62), (0.61, 0.61), (0.55, 0.58)])
+def test_trade_to_edge_of_no_trade_region(w0: float, expected: float) -> None:
+    # (lambda/2) s^2 (w - 0.6)^2 + c |w - w0|, lambda = 2.5, s^2 = 0.04, c = 0.002: half-width 0.02
+    portfolio = stock_and_cash(shares=100 * w0, cash=100 * (1 - w0), half_spread_bps=20.0)
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=2.5,
+                        horizon_years=1.0, costs=NO_IMPACT)
+    result = orb.solve(portfolio, policy)
+    pre_cost = result.weights.loc["equity", "before"] + result.orders["value"].sum() / 100
+    assert pre_cost == pytest.approx(expected, abs=2e-5)
+    assert result.traded == (w0 != 0.61)
+
+
+def test_zero_risk_aversion_trades_to_nearest_band_edge() -> None:
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.05), risk_aversion=0.0,
+                        costs=NO_IMPACT)
+    result = orb.solve(stock_and_cash(price=1.75, half_spread_bps=5.0), policy)
+    # the upper edge holds exactly after the costs are paid
+    assert result.weights.loc["equity", "after"] == pytest.approx(0.65, abs=1e-7)
+
+
+def test_large_risk_aversion_trades_to_target() -> None:
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.05), risk_aversion=1e5,
+                        costs=NO_IMPACT)
+    result = orb.solve(stock_and_cash(price=1.75, half_spread_bps=5.0), policy)
+    weight = result.weights.loc["equity", "before"] + result.orders["value"].sum() / result.nav
+    assert weight == pytest.approx(0.60, abs=1e-4)
+
+
+def _one_security(nav_cash: float, price: float, lots: list[dict], account_type: str = "taxable",
+                  **security: float) -> orb.Portfolio:
+    sec = pd.DataFrame([{"security": "STK", "price": price, "asset_class": "equity", **security}])
+    acc = pd.DataFrame([{"account": "acct", "type": account_type, "cash": nav_cash}])
+    frame = pd.DataFrame([{"account": "acct", "security": "STK", **lot} for lot in lots])
+    cov = pd.DataFrame([[0.04]], index=["equity"], columns=["equity"])
+    return orb.Portfolio.from_frames(sec, acc, frame, as_of=AS_OF, risk=cov)
+
+
+def test_impact_cost_matches_boyd_formula() -> None:
+    # buy $1,000,000 exactly: 2.5 bp half-spread, k = 1, sigma 2%, ADV $50M -> $3,078.43
+    for trade, expected in ((1e6, 3078.43), (2e6, 8500.00)):
+        nav = 1e8
+        portfolio = _one_security(
+            nav - 5e7 + trade * 0 + 0.0, 100.0,
+            [{"lot": "L", "quantity": 5e5, "cost_basis": 5e7, "acquired": "2020-01-02"}],
+            account_type="tax_exempt", half_spread_bps=2.5, daily_volatility=0.02,
+            daily_traded_value=5e7)
+        target = (5e7 + trade) / nav
+        policy = orb.Policy({"equity": target, "cash": 1 - target}, mode="to_target")
+        result = orb.solve(portfolio, policy)
+        assert result.orders["value"].sum() == pytest.approx(trade, rel=1e-7)
+        assert result.costs.loc["spread", "value"] + result.costs.loc["impact", "value"] == \
+            pytest.approx(expected, abs=0.01)
+
+
+def test_lot_choice_one_rate() -> None:
+    lots = [{"lot": f"B{b}", "quantity": 100, "cost_basis": 100 * b, "acquired": "2020-01-02"}
+            for b in (50, 80, 120)]
+    portfolio = _one_security(0.0, 100.0, lots)
+    policy = orb.Policy({"equity": 0.5, "cash": 0.5}, mode="to_target", costs=NO_IMPACT,
+                        tax=orb.Tax(short_term_rate=0.2, long_term_rate=0.2))
+    result = orb.solve(portfolio, policy)
+    sold = result.lots_sold["shares"]
+    assert sold.to_dict() == pytest.approx({"B120": 100.0, "B80": 50.0})
+    assert result.lots_sold["gain"].sum() == pytest.approx(-1000.0)
+    assert result.costs.loc["tax", "value"] == pytest.approx(-200.0)
+
+
+def test_lot_choice_two_rates_is_not_highest_basis_first() -> None:
+    lots = [{"lot": "A", "quantity": 100, "cost_basis": 9800,
+             "acquired": AS_OF - dt.timedelta(days=100)},
+            {"lot": "B", "quantity": 100, "cost_basis": 9700, "acquired": "2020-01-02"}]
+    portfolio = _one_security(0.0, 100.0, lots)
+    policy = orb.Policy({"equity": 0.5, "cash": 0.5}, mode="to_target", costs=NO_IMPACT,
+                        tax=orb.Tax(short_term_rate=0.37, long_term_rate=0.20))
+    result = orb.solve(portfolio, policy)
+    assert list(result.lots_sold.index) == ["B"]
+    assert result.lots_sold.loc["B", "term"] == "long"
+    assert result.costs.loc["tax", "value"] == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("nav", [1e4, 1e7, 1e9, 1e11])
+def test_same_weights_at_any_nav(nav: float) -> None:
+    # $10 thousand to $100 billion: the stock-and-cash case scaled (NAV 145 at scale 1)
+    scale = nav / 145.0
+    portfolio = stock_and_cash(price=1.75, shares=60 * scale, cash=40 * scale,
+                               half_spread_bps=5.0)
+    assert portfolio.nav_value == pytest.approx(nav)
+    policy = orb.Policy(TARGETS, risk_aversion=2.0, costs=NO_IMPACT)
+    result = orb.solve(portfolio, policy)
+    reference = orb.solve(stock_and_cash(price=1.75, half_spread_bps=5.0), policy)
+    assert result.traded
+    assert result.weights["after"].to_numpy() == pytest.approx(
+        reference.weights["after"].to_numpy(), abs=1e-7)
+    assert result.costs.loc["total", "bps"] == pytest.approx(
+        reference.costs.loc["total", "bps"], rel=1e-5)
+
+
+def test_solving_again_from_the_result_trades_nothing() -> None:
+    from conftest import multi_asset
+
+    portfolio = multi_asset(seed=3)
+    # Linear costs give a no-trade region; tracking error is measured before costs, so the costs
+    # paid shift the optimum by a few dollars, which the minimum trade value absorbs.
+    policy = orb.Policy({"equity": 0.5, "bonds": 0.4, "real_estate": 0.1},
+                        band=orb.Band.absolute(0.03), risk_aversion=5.0, tax=orb.Tax(model="none"),
+                        costs=NO_IMPACT, decode=orb.DecodeOptions(min_trade_value=100.0))
+    first = orb.solve(portfolio, policy)
+    assert first.traded
+    again = orb.solve(orb.apply_trades(portfolio, first), policy)
+    assert not again.traded
+    assert dataclasses.asdict(again.diagnostics)["status"] == "optimal"
+    assert np.allclose(again.weights["after"], first.weights["after"], atol=1e-6)
