@@ -1,0 +1,147 @@
+"""Benchmark of `optirebal.solve`: cold solve, warm re-solve after a price change, bare Clarabel.
+
+500 securities (each its own class: a security-level model), 5,000 lots in 3 accounts, a
+10-factor risk model and 3/2-power impact. Prints seconds and the ratios the project tracks:
+
+- warm re-solve over the bare Clarabel solve of the same canonical problem (goal <= 1.2);
+- cold solve over bare Clarabel plus cvxpy's own compilation (goal <= 1.5);
+- warm re-solve over the peer: the same program built and solved from scratch in plain cvxpy
+  (what a user without a compile cache pays per call).
+
+Run: ``python benchmarks/bench_core.py`` (2 cores, no timings are asserted anywhere).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+
+import clarabel
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+import optirebal as orb
+from optirebal.program.compile import _build, compiled_program
+from optirebal.program.data import build_problem_data
+
+N_SECURITIES, N_ACCOUNTS, N_LOTS, N_FACTORS = 500, 3, 5000, 10
+IMPACT = sys.argv[1] if len(sys.argv) > 1 else "power"
+AS_OF = dt.date(2026, 11, 20)
+
+
+def build(seed: int = 0) -> tuple[orb.Portfolio, orb.Policy]:
+    rng = np.random.default_rng(seed)
+    names = [f"S{n:03d}" for n in range(N_SECURITIES)]
+    price = rng.uniform(10, 500, N_SECURITIES)
+    securities = pd.DataFrame({
+        "security": names, "price": price, "asset_class": names,
+        "half_spread_bps": rng.uniform(0.5, 10, N_SECURITIES),
+        "daily_volatility": rng.uniform(0.01, 0.03, N_SECURITIES),
+        "daily_traded_value": rng.uniform(5e6, 5e8, N_SECURITIES),
+    })
+    accounts = pd.DataFrame({"account": ["taxable", "ira", "roth"],
+                             "type": ["taxable", "tax_deferred", "tax_exempt"],
+                             "cash": [2e6, 1e6, 5e5], "flow": [0.0, 3e6, 0.0]})
+    acct = rng.integers(0, N_ACCOUNTS, N_LOTS)
+    sec = rng.integers(0, N_SECURITIES, N_LOTS)
+    value = rng.uniform(5e3, 8e4, N_LOTS)
+    lots = pd.DataFrame({
+        "lot": [f"L{n}" for n in range(N_LOTS)],
+        "account": accounts["account"].to_numpy()[acct], "security": np.array(names)[sec],
+        "quantity": value / price[sec], "cost_basis": value * rng.uniform(0.5, 1.5, N_LOTS),
+        "acquired": [AS_OF - dt.timedelta(days=int(d)) for d in rng.integers(1, 3000, N_LOTS)],
+    })
+    loadings = pd.DataFrame(rng.normal(0, 0.3, (N_SECURITIES, N_FACTORS)) + 0.5 *
+                            (np.arange(N_FACTORS) == 0), index=names,
+                            columns=[f"f{k}" for k in range(N_FACTORS)])
+    omega = pd.DataFrame(np.diag(rng.uniform(0.01, 0.04, N_FACTORS)),
+                         index=loadings.columns, columns=loadings.columns)
+    specific = pd.Series(rng.uniform(0.01, 0.09, N_SECURITIES), index=names)
+    risk = orb.RiskModel.from_factors(loadings, omega, specific)
+    portfolio = orb.Portfolio.from_frames(securities, accounts, lots, as_of=AS_OF, risk=risk)
+    held = portfolio.security_values()
+    target = (held * rng.uniform(0.8, 1.2, N_SECURITIES))
+    policy = orb.Policy(targets=(target / target.sum()).to_dict(), band=orb.Band.absolute(0.002),
+                        risk_aversion=1.0, costs=orb.Costs(impact=IMPACT))
+    return portfolio, policy
+
+
+def bare_clarabel_seconds(problem: cp.Problem, repeats: int = 3) -> float:
+    """Time of Clarabel alone on cvxpy's canonical data of ``problem`` (best of ``repeats``)."""
+    data, _, _ = problem.get_problem_data(cp.CLARABEL)
+    solver = cp.reductions.solvers.conic_solvers.clarabel_conif.CLARABEL()
+    cones = solver.extract_dims(data) if hasattr(solver, "extract_dims") else None
+    from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import dims_to_solver_cones
+    cones = dims_to_solver_cones(data[cp.settings.PARAM_PROB if False else "dims"])
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    best = np.inf
+    P = data.get("P")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        P_ = P if P is not None else None
+        import scipy.sparse as sp
+        P_ = sp.triu(P_).tocsc() if P_ is not None else sp.csc_matrix((data["A"].shape[1],) * 2)
+        solver_ = clarabel.DefaultSolver(P_, data["c"], data["A"].tocsc(), data["b"], cones,
+                                         settings)
+        solution = solver_.solve()
+        best = min(best, time.perf_counter() - start)
+    assert str(solution.status) == "Solved", solution.status
+    return best
+
+
+def main() -> None:
+    portfolio, policy = build()
+    orb.clear_cache()
+    start = time.perf_counter()
+    cold = orb.solve(portfolio, policy)
+    cold_seconds = time.perf_counter() - start
+
+    moved = portfolio.with_prices(portfolio.securities["price"] * 1.01)
+    warm_times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        warm = orb.solve(moved, policy)
+        warm_times.append(time.perf_counter() - start)
+    warm_seconds = min(warm_times)
+    assert warm.diagnostics.cache_hit
+
+    data = build_problem_data(moved, policy)
+    program, _ = compiled_program(data)
+    program.bind(data)
+    bare = bare_clarabel_seconds(program.problem)
+
+    # cvxpy's own compilation of the same program, from scratch
+    fresh = _build(data, "power")  # cone choice is ignored unless impact is power
+    fresh.bind(data)
+    start = time.perf_counter()
+    fresh.problem.get_problem_data(cp.CLARABEL)
+    compile_seconds = time.perf_counter() - start
+
+    # peer: build and solve the same program in plain cvxpy, no cache
+    start = time.perf_counter()
+    peer = _build(data, "power")
+    peer.bind(data)
+    peer.problem.solve(solver=cp.CLARABEL)
+    peer_seconds = time.perf_counter() - start
+
+    print(f"problem: {N_SECURITIES} securities, {N_LOTS} lots, {N_ACCOUNTS} accounts, "
+          f"{N_FACTORS} factors, 3/2 impact; {len(cold.orders)} orders, "
+          f"turnover {cold.turnover:.2%}")
+    print(f"cold solve (build + compile + solve + decode): {cold_seconds:8.3f} s")
+    print(f"warm re-solve after a price change:            {warm_seconds:8.3f} s "
+          f"(cache hit: {warm.diagnostics.cache_hit})")
+    print(f"bare Clarabel on the canonical problem:        {bare:8.3f} s")
+    print(f"cvxpy compilation from scratch:                {compile_seconds:8.3f} s")
+    print(f"peer: plain cvxpy build + solve, no cache:     {peer_seconds:8.3f} s")
+    print(f"ratio warm / bare solver:                      {warm_seconds / bare:8.2f}  "
+          "(goal <= 1.2)")
+    print(f"ratio cold / (bare solver + compilation):      "
+          f"{cold_seconds / (bare + compile_seconds):8.2f}  (goal <= 1.5)")
+    print(f"ratio warm / peer:                             {warm_seconds / peer_seconds:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
