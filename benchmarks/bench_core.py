@@ -128,7 +128,7 @@ def main() -> None:
     peer_seconds = time.perf_counter() - start
 
     print(f"problem: {N_SECURITIES} securities, {N_LOTS} lots, {N_ACCOUNTS} accounts, "
-          f"{N_FACTORS} factors, 3/2 impact; {len(cold.orders)} orders, "
+          f"{N_FACTORS} factors, impact {IMPACT}; {len(cold.orders)} orders, "
           f"turnover {cold.turnover:.2%}")
     print(f"cold solve (build + compile + solve + decode): {cold_seconds:8.3f} s")
     print(f"warm re-solve after a price change:            {warm_seconds:8.3f} s "
