@@ -47,7 +47,10 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str) 
     unit = data.portfolio.securities["lot_size"].to_numpy(dtype=float)
     lot_security = data.pair_security[data.lot_pair]
     lot_shares = data.portfolio.lots["quantity"].to_numpy(dtype=float)
+    # a cap equal to the lot (to round-off) is the lot: no crumbs of shares left for other lots
     cap_shares = np.minimum(data.sell_cap * data.nav / price[lot_security], lot_shares)
+    cap_shares = np.where(np.isclose(cap_shares, lot_shares, rtol=1e-12, atol=0.0), lot_shares,
+                          cap_shares)
 
     buys = np.where(buys > zero, buys, 0.0)
     sells = np.where(sells > zero, sells, 0.0)
@@ -71,7 +74,7 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str) 
             take = min(total, cap_shares[lot])
             sell_shares[lot] = take
             total -= take
-            if total <= 0:
+            if total <= 1e-9 * max(cap_shares[lots].max(), 1.0):
                 break
 
     buy_shares = _repair_cash(data, buy_shares, sell_shares, price, unit)

@@ -331,6 +331,8 @@ class Policy:
                 else:
                     kwargs[key] = value
             return cls(**kwargs)
+        except PolicyFileError:
+            raise
         except (TypeError, ValueError) as exc:
             raise PolicyFileError(str(exc), file=file, key="policy") from None
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.decode import Trades, decode, wash_conflicts
-from optirebal.errors import InfeasibleError
+from optirebal.errors import InfeasibleError, SolverError
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.compile import CompiledProgram, compiled_program
@@ -103,6 +103,9 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
             candidate = run(fixed)
         except InfeasibleError:
             notes.append(f"kept {dropped} orders below min_trade_value: the bands need them")
+            break
+        except SolverError as exc:
+            notes.append(f"kept {dropped} orders below min_trade_value: re-solve failed ({exc})")
             break
         data, solution = fixed, candidate
         fixes.append(f"dropped {dropped} orders below min_trade_value and solved again")
