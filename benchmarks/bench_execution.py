@@ -26,10 +26,10 @@ from optirebal.execution import (
     ImpactModel,
     LinearImpact,
     PowerImpact,
+    _program,
     frontier,
     schedule,
 )
-from optirebal.execution import _program
 from optirebal.execution._inputs import prepare
 from optirebal.risk import RiskModel
 
@@ -46,11 +46,18 @@ def make_data(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, RiskModel]:
     price = np.exp(rng.uniform(np.log(10.0), np.log(300.0), SECURITIES))
     vol = rng.uniform(0.01, 0.035, SECURITIES)
     volume = np.round(np.exp(rng.uniform(np.log(2e5), np.log(2e7), SECURITIES)))
-    market = pd.DataFrame({"price": price, "daily_volatility": vol, "daily_volume": volume,
-                           "shares_outstanding": volume * rng.uniform(100, 400, SECURITIES)},
-                          index=names)
-    shares = np.round(rng.choice([-1.0, 1.0], SECURITIES) * volume
-                      * rng.uniform(0.005, 0.15, SECURITIES))
+    market = pd.DataFrame(
+        {
+            "price": price,
+            "daily_volatility": vol,
+            "daily_volume": volume,
+            "shares_outstanding": volume * rng.uniform(100, 400, SECURITIES),
+        },
+        index=names,
+    )
+    shares = np.round(
+        rng.choice([-1.0, 1.0], SECURITIES) * volume * rng.uniform(0.005, 0.15, SECURITIES)
+    )
     orders = pd.DataFrame({"security": names, "shares": shares})
     factors = [f"f{j}" for j in range(FACTORS)]
     a = rng.normal(size=(FACTORS, FACTORS))
@@ -60,52 +67,76 @@ def make_data(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, RiskModel]:
     annual = vol**2 * DAYS
     share = rng.uniform(0.3, 0.7, SECURITIES)  # systematic share of each security's variance
     loadings *= np.sqrt(share * annual / systematic)[:, None]
-    risk = RiskModel.from_factors(pd.DataFrame(loadings, index=names, columns=factors),
-                                  pd.DataFrame(factor_cov, index=factors, columns=factors),
-                                  pd.Series(annual * (1 - share), index=names))
+    risk = RiskModel.from_factors(
+        pd.DataFrame(loadings, index=names, columns=factors),
+        pd.DataFrame(factor_cov, index=factors, columns=factors),
+        pd.Series(annual * (1 - share), index=names),
+    )
     return orders, market, risk
 
 
-def bare_clarabel(orders: pd.DataFrame, market: pd.DataFrame, risk: RiskModel,
-                  impact: ImpactModel) -> tuple[float, str, int]:
+def bare_clarabel(
+    orders: pd.DataFrame, market: pd.DataFrame, risk: RiskModel, impact: ImpactModel
+) -> tuple[float, str, int]:
     """Seconds Clarabel alone takes on the canonical problem of the same schedule."""
-    plan = prepare(orders, market, horizon_days=1.0, intervals=INTERVALS, impact=impact,
-                   participation_cap=PARTICIPATION_CAP, volume_profile=None, covariance=risk,
-                   trading_days_per_year=DAYS)
-    program = _program.Programs(plan).for_solver("CLARABEL")
+    plan = prepare(
+        orders,
+        market,
+        horizon_days=1.0,
+        intervals=INTERVALS,
+        impact=impact,
+        participation_cap=PARTICIPATION_CAP,
+        volume_profile=None,
+        covariance=risk,
+        trading_days_per_year=DAYS,
+    )
+    _, program = _program.Programs(plan).forms("CLARABEL")[0]  # the form schedule() tries first
     program.risk_aversion.value = RISK_AVERSION
     data, _, _ = program.problem.get_problem_data("CLARABEL")
     size = data["A"].shape[1]
     objective = data.get("P")
-    objective = sp.csc_matrix((size, size)) if objective is None else sp.triu(objective, format="csc")
+    objective = (
+        sp.csc_matrix((size, size)) if objective is None else sp.triu(objective, format="csc")
+    )
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     for key, value in _program.SOLVER_OPTIONS["CLARABEL"].items():
         setattr(settings, key, value)
     cones = dims_to_solver_cones(data["dims"])
     start = time.perf_counter()
-    solver = clarabel.DefaultSolver(objective, data["c"], data["A"].tocsc(), data["b"], cones,
-                                    settings)
+    solver = clarabel.DefaultSolver(
+        objective, data["c"], data["A"].tocsc(), data["b"], cones, settings
+    )
     solution = solver.solve()
     return time.perf_counter() - start, str(solution.status), int(solution.iterations)
 
 
-def run(name: str, impact: ImpactModel, data: tuple[pd.DataFrame, pd.DataFrame, RiskModel],
-        repeat: int) -> None:
+def run(
+    name: str, impact: ImpactModel, data: tuple[pd.DataFrame, pd.DataFrame, RiskModel], repeat: int
+) -> None:
     orders, market, risk = data
     ours, bare = [], []
     for _ in range(repeat):
         start = time.perf_counter()
-        result = schedule(orders, market, risk_aversion=RISK_AVERSION, intervals=INTERVALS,
-                          impact=impact, participation_cap=PARTICIPATION_CAP, covariance=risk)
+        result = schedule(
+            orders,
+            market,
+            risk_aversion=RISK_AVERSION,
+            intervals=INTERVALS,
+            impact=impact,
+            participation_cap=PARTICIPATION_CAP,
+            covariance=risk,
+        )
         ours.append(time.perf_counter() - start)
         seconds, status, iterations = bare_clarabel(orders, market, risk, impact)
         bare.append(seconds)
     mine, theirs = statistics.median(ours), statistics.median(bare)
-    print(f"{name:<22} schedule {mine:6.3f} s (solver chain {result.solve_seconds:.3f} s, "
-          f"{result.solver} {result.status})  bare Clarabel {theirs:6.3f} s ({status}, "
-          f"{iterations} it)  ratio {mine / theirs:5.2f}  expected cost "
-          f"{result.expected_cost:,.0f}, std {result.std:,.0f}")
+    print(
+        f"{name:<22} schedule {mine:6.3f} s (solver chain {result.solve_seconds:.3f} s, "
+        f"{result.attempts[-1][0]}: {result.status})  bare Clarabel {theirs:6.3f} s ({status}, "
+        f"{iterations} it)  ratio {mine / theirs:5.2f}  expected cost "
+        f"{result.expected_cost:,.0f}, std {result.std:,.0f}"
+    )
 
 
 def main() -> None:
@@ -114,9 +145,11 @@ def main() -> None:
     args = parser.parse_args()
     data = make_data()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"{SECURITIES} orders x {INTERVALS} intervals, {FACTORS}-factor covariance, "
-          f"participation cap {PARTICIPATION_CAP:g}, risk aversion {RISK_AVERSION:g}; "
-          f"{os.cpu_count()} cores, load average {load:.2f}; median of {args.repeat}")
+    print(
+        f"{SECURITIES} orders x {INTERVALS} intervals, {FACTORS}-factor covariance, "
+        f"participation cap {PARTICIPATION_CAP:g}, risk aversion {RISK_AVERSION:g}; "
+        f"{os.cpu_count()} cores, load average {load:.2f}; median of {args.repeat}"
+    )
     schedule(*data[:2], risk_aversion=RISK_AVERSION, intervals=3)  # import and first-call costs
     run("3/5 power (Almgren)", AlmgrenThumImpact(), data, args.repeat)
     run("3/2 power (DESIGN 4)", PowerImpact(), data, args.repeat)
@@ -124,11 +157,19 @@ def main() -> None:
 
     orders, market, risk = data
     start = time.perf_counter()
-    frame = frontier(orders, market, intervals=INTERVALS, impact=AlmgrenThumImpact(),
-                     participation_cap=PARTICIPATION_CAP, covariance=risk)
+    frame = frontier(
+        orders,
+        market,
+        intervals=INTERVALS,
+        impact=AlmgrenThumImpact(),
+        participation_cap=PARTICIPATION_CAP,
+        covariance=risk,
+    )
     seconds = time.perf_counter() - start
-    print(f"frontier, {len(frame)} risk aversions, one compile: {seconds:.2f} s "
-          f"({seconds / len(frame):.3f} s a point)")
+    print(
+        f"frontier, {len(frame)} risk aversions, one compile: {seconds:.2f} s "
+        f"({seconds / len(frame):.3f} s a point)"
+    )
 
 
 if __name__ == "__main__":

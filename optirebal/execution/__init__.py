@@ -31,7 +31,13 @@ Examples
 
 from __future__ import annotations
 
-from optirebal.execution._schedule import Schedule, frontier, plot_frontier, schedule
+from optirebal.execution._schedule import (
+    DEFAULT_IMPACT,
+    Schedule,
+    frontier,
+    plot_frontier,
+    schedule,
+)
 from optirebal.execution.impact import (
     AlmgrenThumImpact,
     ImpactModel,
@@ -40,6 +46,7 @@ from optirebal.execution.impact import (
 )
 
 __all__ = [
+    "DEFAULT_IMPACT",
     "AlmgrenThumImpact",
     "ImpactModel",
     "LinearImpact",

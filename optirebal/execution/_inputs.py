@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InfeasibleError, InputError
+from optirebal.execution._risk import read_risk
 from optirebal.execution.impact import (
     AlmgrenThumImpact,
     ImpactModel,
@@ -32,10 +33,6 @@ MARKET_COLUMNS = ("price", "daily_volatility", "daily_volume")
 WHOLE_SHARES = 1e-9
 """A parent order within this relative distance of a whole number is that whole number (sums of
 per-account orders such as 33.3 + 66.7 carry float noise)."""
-
-VOLATILITY_MISMATCH = 4.0
-"""Largest ratio between the covariance's volatility and the market's ``daily_volatility`` before
-the covariance is taken to be in the wrong units (a daily one is 15.9 times too small)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,9 +130,13 @@ def prepare(
     if not isinstance(impact, (LinearImpact, PowerImpact, AlmgrenThumImpact)):
         raise InputError(
             f"must be LinearImpact, PowerImpact or AlmgrenThumImpact, got {impact!r}",
-            field="impact")
-    cap = None if participation_cap is None else _number(
-        participation_cap, "participation_cap", positive=True)
+            field="impact",
+        )
+    cap = (
+        None
+        if participation_cap is None
+        else _number(participation_cap, "participation_cap", positive=True)
+    )
     days_per_year = _number(trading_days_per_year, "trading_days_per_year", positive=True)
     profile = _profile(volume_profile, count, horizon)
 
@@ -155,10 +156,20 @@ def prepare(
     cap_shares = None
     if cap is not None:
         cap_shares = _cap_shares(cap, interval_volume, order[active], live, horizon)
-    factor, specific = _risk(covariance, live, volatility, days_per_year)
+    factor, specific = read_risk(covariance, live, volatility, days_per_year)
     terms = impact.terms(price, volatility, daily_volume, interval_volume, outstanding)
-    return Plan(securities, order, active, price, horizon, interval_volume, cap_shares, factor,
-                specific, terms)
+    return Plan(
+        securities=securities,
+        orders=order,
+        active=active,
+        price=price,
+        horizon_days=horizon,
+        interval_volume=interval_volume,
+        cap_shares=cap_shares,
+        factor=factor,
+        specific=specific,
+        impact=terms,
+    )
 
 
 def read_orders(orders: Any) -> pd.Series:
@@ -172,24 +183,31 @@ def read_orders(orders: Any) -> pd.Series:
     if not isinstance(frame, pd.DataFrame):
         raise InputError(
             "must be a DataFrame with columns 'security' and 'shares' (signed, + buy) or an "
-            f"object with such an 'orders' attribute, such as a Result; got {type(orders).__name__}",
-            field="orders")
+            "object with such an 'orders' attribute, such as a Result; got "
+            f"{type(orders).__name__}",
+            field="orders",
+        )
     for column in ("security", "shares"):
         if column not in frame.columns:
             raise InputError(f"orders need a column {column!r}", field=column)
     missing = frame["security"].isna().to_numpy()
     if missing.any():
-        raise InputError("security is missing", field="security",
-                         row=frame.index[int(np.argmax(missing))])
+        raise InputError(
+            "security is missing", field="security", row=frame.index[int(np.argmax(missing))]
+        )
     shares = pd.to_numeric(frame["shares"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(shares)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"must be a finite number of shares, got {frame['shares'].iloc[i]!r}",
-                         field="shares", row=frame.index[i])
+        raise InputError(
+            f"must be a finite number of shares, got {frame['shares'].iloc[i]!r}",
+            field="shares",
+            row=frame.index[i],
+        )
     keys = frame["security"].to_numpy(dtype=object)
-    totals = pd.Series(shares, index=pd.Index(keys, dtype=object)).groupby(level=0,
-                                                                           sort=False).sum()
+    totals = (
+        pd.Series(shares, index=pd.Index(keys, dtype=object)).groupby(level=0, sort=False).sum()
+    )
     values = totals.to_numpy(dtype=float)
     whole = np.round(values)
     snap = np.abs(values - whole) <= WHOLE_SHARES * np.maximum(1.0, np.abs(values))
@@ -202,8 +220,9 @@ def _number(value: Any, field: str, *, positive: bool) -> float:
         raise InputError(f"must be a number, got {value!r}", field=field)
     number = float(value)
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise InputError(f"must be finite and {'> 0' if positive else '>= 0'}, got {value!r}",
-                         field=field)
+        raise InputError(
+            f"must be finite and {'> 0' if positive else '>= 0'}, got {value!r}", field=field
+        )
     return number
 
 
@@ -224,13 +243,16 @@ def _profile(volume_profile: Any, intervals: int, horizon: float) -> np.ndarray:
     except (TypeError, ValueError):
         raise InputError("must be numbers, one per interval", field="volume_profile") from None
     if profile.shape != (intervals,):
-        raise InputError(f"needs one value per interval ({intervals}), got shape {profile.shape}",
-                         field="volume_profile")
+        raise InputError(
+            f"needs one value per interval ({intervals}), got shape {profile.shape}",
+            field="volume_profile",
+        )
     bad = ~np.isfinite(profile) | (profile <= 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"must be finite and > 0, got {profile[i]!r}", field="volume_profile",
-                         row=i)
+        raise InputError(
+            f"must be finite and > 0, got {profile[i]!r}", field="volume_profile", row=i
+        )
     return profile
 
 
@@ -239,16 +261,18 @@ def _market(
 ) -> dict[str, np.ndarray]:
     """The market columns for ``securities`` (all of them, zero orders included), checked."""
     if not isinstance(market, pd.DataFrame):
-        raise InputError(f"must be a DataFrame indexed by security, got {type(market).__name__}",
-                         field="market")
+        raise InputError(
+            f"must be a DataFrame indexed by security, got {type(market).__name__}", field="market"
+        )
     if not market.index.is_unique:
         duplicated = market.index[market.index.duplicated()][0]
         raise InputError("security appears twice in market", field="market", row=duplicated)
     positions = market.index.get_indexer(pd.Index(securities, dtype=object))
     if (positions < 0).any():
         missing = securities[int(np.argmax(positions < 0))]
-        raise InputError("security is in the orders but not in market (a typo?)",
-                         field="security", row=missing)
+        raise InputError(
+            "security is in the orders but not in market (a typo?)", field="security", row=missing
+        )
     needed = MARKET_COLUMNS + (("shares_outstanding",) if need_outstanding else ())
     columns = {}
     for column in needed:
@@ -262,8 +286,9 @@ def _market(
         if bad.any():
             i = int(np.argmax(bad))
             rule = "> 0" if strict[i] else ">= 0"
-            raise InputError(f"must be finite and {rule}, got {raw.iloc[i]!r}", field=column,
-                             row=securities[i])
+            raise InputError(
+                f"must be finite and {rule}, got {raw.iloc[i]!r}", field=column, row=securities[i]
+            )
         columns[column] = values
     return columns
 
@@ -299,69 +324,14 @@ def _cap_shares(
             advice = f"needs at least {needed} intervals ({needed * tau:.4g} days)"
         else:
             advice = "cannot trade one share per interval at this cap"
-        lines.append(f"{securities[i]!r}: {abs(orders[i]):,.0f} shares, at most "
-                     f"{shares[i].sum():,.0f} in the horizon; {advice}")
+        lines.append(
+            f"{securities[i]!r}: {abs(orders[i]):,.0f} shares, at most "
+            f"{shares[i].sum():,.0f} in the horizon; {advice}"
+        )
         conflicts.append(f"participation cap {securities[i]!r}")
     raise InfeasibleError(
         f"participation cap {cap:g} of interval volume is too low to finish within {count} "
         f"intervals of {tau:.4g} days: " + "; ".join(lines) + ". Raise participation_cap, "
         "lengthen the horizon (more intervals of the same length), or split the order.",
-        conflicts=[*conflicts, "horizon"])
-
-
-def _risk(
-    covariance: pd.DataFrame | RiskModel | None,
-    securities: list[Hashable],
-    volatility: np.ndarray,
-    days_per_year: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Daily return factor and specific volatility of the active securities.
-
-    Without a covariance the securities are independent with the market's daily volatility. A
-    covariance (DataFrame) or :class:`~optirebal.risk.RiskModel` is annualized, like every risk
-    model in optirebal, and divided by ``days_per_year``.
-    """
-    if covariance is None:
-        return np.zeros((len(securities), 0)), volatility.copy()
-    labels = [str(s) for s in securities]
-    if isinstance(covariance, pd.DataFrame):
-        frame = covariance.copy()
-        frame.index = frame.index.map(str)
-        frame.columns = frame.columns.map(str)
-        for label, security in zip(labels, securities, strict=True):
-            if label not in frame.index or label not in frame.columns:
-                raise InputError("security has no row or column in the covariance",
-                                 field="covariance", row=security)
-        # Factor only the block of the ordered securities: the rest never enters the program.
-        model = RiskModel.from_covariance(frame.loc[labels, labels])
-    elif hasattr(covariance, "factor") and hasattr(covariance, "specific_variance"):
-        model = covariance
-    else:
-        raise InputError(
-            f"must be a covariance DataFrame or a RiskModel, got {type(covariance).__name__}",
-            field="covariance")
-    factor_frame = model.factor.copy()
-    factor_frame.index = factor_frame.index.map(str)
-    specific_series = model.specific_variance.copy()
-    specific_series.index = specific_series.index.map(str)
-    for label, security in zip(labels, securities, strict=True):
-        if label not in factor_frame.index or label not in specific_series.index:
-            raise InputError("security is not in the risk model", field="covariance",
-                             row=security)
-    factor = factor_frame.loc[labels].to_numpy(dtype=float) / math.sqrt(days_per_year)
-    specific = specific_series.loc[labels].to_numpy(dtype=float) / days_per_year
-    bad = ~np.isfinite(factor).all(axis=1) | ~np.isfinite(specific) | (specific < 0)
-    if bad.any():
-        raise InputError("risk model factor and specific variance must be finite, variance >= 0",
-                         field="covariance", row=securities[int(np.argmax(bad))])
-    implied = np.sqrt(np.sum(factor**2, axis=1) + specific)
-    ratio = implied / volatility
-    off = np.flatnonzero((ratio > VOLATILITY_MISMATCH) | (ratio < 1.0 / VOLATILITY_MISMATCH))
-    if off.size:
-        i = int(off[0])
-        raise InputError(
-            f"the covariance gives a daily volatility of {implied[i]:.4g} against the market's "
-            f"daily_volatility {volatility[i]:.4g}; pass the covariance annualized (a daily one "
-            f"times trading_days_per_year={days_per_year:g})", field="covariance",
-            row=securities[i])
-    return factor, np.sqrt(specific)
+        conflicts=[*conflicts, "horizon"],
+    )

@@ -6,16 +6,17 @@ See :mod:`optirebal.execution` for the model and ``docs/execution.md`` for the f
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from optirebal.errors import DecodeError, InputError
+from optirebal.errors import InputError
 from optirebal.execution import _program
 from optirebal.execution._inputs import Plan, prepare
+from optirebal.execution._report import child_frame, cost_frame, verify
 from optirebal.execution._rounding import child_shares
 from optirebal.execution.impact import AlmgrenThumImpact, ImpactModel
 from optirebal.risk import RiskModel
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 DEFAULT_SOLVERS = ("CLARABEL", "ECOS")
-"""The solver chain: Clarabel, then ECOS when Clarabel fails or is inaccurate."""
+"""The solver chain: Clarabel, then ECOS when no answer of Clarabel's passes verification."""
 
 DEFAULT_IMPACT = AlmgrenThumImpact(gamma_permanent=0.0)
 """The published 3/5-power temporary impact; its permanent term needs the shares outstanding, and
@@ -63,9 +64,14 @@ class Schedule:
     solver : str or None
         Solver that gave the answer; None when no program was needed (one interval, or no order).
     status : str
-        ``optimal``, or ``trivial`` when no program was needed.
-    attempts : tuple of (solver, status)
-        Every solver tried, in order.
+        ``optimal`` (the solver's verdict, confirmed in numpy), ``certified`` (the solver stopped
+        just short of its own tolerance and the numpy certificate proves the answer optimal to
+        1e-7 of the even-slicing cost) or ``trivial`` (no program was needed).
+    gap : float
+        Upper bound on the distance to the optimal objective, proven in numpy, as a fraction of
+        the larger of 1 and the objective (both in units of the even-slicing impact cost).
+    attempts : tuple of (attempt, status)
+        Every solver (and form of the program) tried, in order.
     solve_seconds : float
         Wall time of the solver chain (compile included), seconds.
     """
@@ -79,6 +85,7 @@ class Schedule:
     impact: ImpactModel
     solver: str | None
     status: str
+    gap: float
     attempts: tuple[tuple[str, str], ...]
     solve_seconds: float
 
@@ -93,10 +100,12 @@ class Schedule:
         return int(self.child_orders["interval"].max()) + 1 if len(self.child_orders) else 0
 
     def __repr__(self) -> str:
-        return (f"Schedule({len(self.costs)} orders x {self.intervals} intervals over "
-                f"{self.horizon_days:g} days, expected_cost={self.expected_cost:,.2f}, "
-                f"std={self.std:,.2f}, risk_aversion={self.risk_aversion:g}, "
-                f"solver={self.solver}, status={self.status!r})")
+        return (
+            f"Schedule({len(self.costs)} orders x {self.intervals} intervals over "
+            f"{self.horizon_days:g} days, expected_cost={self.expected_cost:,.2f}, "
+            f"std={self.std:,.2f}, risk_aversion={self.risk_aversion:g}, "
+            f"solver={self.solver}, status={self.status!r})"
+        )
 
 
 def schedule(
@@ -173,19 +182,27 @@ def schedule(
     """
     lam = _risk_aversion(risk_aversion, "risk_aversion")
     chain = _solvers(solvers)
-    plan = prepare(orders, market, horizon_days=horizon_days, intervals=intervals, impact=impact,
-                   participation_cap=participation_cap, volume_profile=volume_profile,
-                   covariance=covariance, trading_days_per_year=trading_days_per_year)
+    plan = prepare(
+        orders,
+        market,
+        horizon_days=horizon_days,
+        intervals=intervals,
+        impact=impact,
+        participation_cap=participation_cap,
+        volume_profile=volume_profile,
+        covariance=covariance,
+        trading_days_per_year=trading_days_per_year,
+    )
     if _trivial(plan):
         solution = _trivial_solution(plan)
     else:
         solution = _program.solve(_program.Programs(plan), lam, chain)
     shares = child_shares(solution.path, plan.active_orders, plan.cap_shares)
-    _verify(plan, shares)
+    verify(plan, shares)
     temporary, permanent = plan.impact.cost(shares, plan.active_orders)
     return Schedule(
-        child_orders=_child_frame(plan, shares),
-        costs=_cost_frame(plan, temporary, permanent),
+        child_orders=child_frame(plan, shares),
+        costs=cost_frame(plan, temporary, permanent),
         expected_cost=float(np.sum(temporary) + np.sum(permanent)),
         variance=plan.variance(shares),
         risk_aversion=lam,
@@ -193,6 +210,7 @@ def schedule(
         impact=impact,
         solver=solution.solver or None,
         status=solution.status,
+        gap=solution.gap,
         attempts=solution.attempts,
         solve_seconds=solution.seconds,
     )
@@ -236,9 +254,17 @@ covariance, trading_days_per_year, solvers
         (currency), ``variance`` (currency squared), ``std`` (currency).
     """
     chain = _solvers(solvers)
-    plan = prepare(orders, market, horizon_days=horizon_days, intervals=intervals, impact=impact,
-                   participation_cap=participation_cap, volume_profile=volume_profile,
-                   covariance=covariance, trading_days_per_year=trading_days_per_year)
+    plan = prepare(
+        orders,
+        market,
+        horizon_days=horizon_days,
+        intervals=intervals,
+        impact=impact,
+        participation_cap=participation_cap,
+        volume_profile=volume_profile,
+        covariance=covariance,
+        trading_days_per_year=trading_days_per_year,
+    )
     if risk_aversions is None:
         lams = _default_risk_aversions(plan)
     else:
@@ -248,15 +274,20 @@ covariance, trading_days_per_year, solvers
     programs = None if _trivial(plan) else _program.Programs(plan)
     rows = []
     for lam in lams:
-        path = _trivial_solution(plan).path if programs is None else \
-            _program.solve(programs, lam, chain).path
+        path = (
+            _trivial_solution(plan).path
+            if programs is None
+            else _program.solve(programs, lam, chain).path
+        )
         shares = plan.active_orders[:, None] * (path[:, :-1] - path[:, 1:])
         temporary, permanent = plan.impact.cost(shares, plan.active_orders)
         variance = plan.variance(shares)
-        rows.append((lam, float(np.sum(temporary) + np.sum(permanent)), variance,
-                     math.sqrt(variance)))
-    return pd.DataFrame(rows, columns=["risk_aversion", "expected_cost", "variance", "std"],
-                        dtype=float)
+        rows.append(
+            (lam, float(np.sum(temporary) + np.sum(permanent)), variance, math.sqrt(variance))
+        )
+    return pd.DataFrame(
+        rows, columns=["risk_aversion", "expected_cost", "variance", "std"], dtype=float
+    )
 
 
 def plot_frontier(frame: pd.DataFrame, *, ax: Axes | None = None, label: str | None = None) -> Axes:
@@ -304,8 +335,9 @@ def _risk_aversion(value: Any, field: str) -> float:
 
 def _solvers(solvers: Sequence[str]) -> tuple[str, ...]:
     if isinstance(solvers, str) or not solvers or not all(isinstance(s, str) for s in solvers):
-        raise InputError(f"must be a non-empty sequence of solver names, got {solvers!r}",
-                         field="solvers")
+        raise InputError(
+            f"must be a non-empty sequence of solver names, got {solvers!r}", field="solvers"
+        )
     return tuple(s.upper() for s in solvers)
 
 
@@ -318,7 +350,7 @@ def _trivial_solution(plan: Plan) -> _program.Solution:
     rows = int(plan.active.sum())
     path = np.zeros((rows, plan.intervals + 1))
     path[:, 0] = 1.0  # everything in the single interval (the cap was checked to allow it)
-    return _program.Solution(path, "", "trivial", (), 0.0)
+    return _program.Solution(path, "", "trivial", 0.0, (), 0.0)
 
 
 def _default_risk_aversions(plan: Plan) -> list[float]:
@@ -329,59 +361,3 @@ def _default_risk_aversions(plan: Plan) -> list[float]:
     temporary, _ = plan.impact.cost(shares, plan.active_orders)
     reference = float(np.sum(temporary)) / plan.variance(shares)
     return [0.0, *(reference * np.geomspace(1e-2, 1e2, 12)).tolist()]
-
-
-def _verify(plan: Plan, shares: np.ndarray) -> None:
-    """Check the rounded child orders: exact totals, parent's side, caps."""
-    orders = plan.active_orders
-    total_gap = np.abs(shares.sum(axis=1) - orders)
-    wrong_side = (shares * np.sign(orders)[:, None] < 0).any(axis=1)
-    over_cap = np.zeros(orders.shape, dtype=bool)
-    if plan.cap_shares is not None:
-        over_cap = (np.abs(shares) > plan.cap_shares + 1e-9).any(axis=1)
-    bad = (total_gap > 1e-6 * np.maximum(1.0, np.abs(orders))) | wrong_side | over_cap
-    if bad.any():
-        live = [s for s, a in zip(plan.securities, plan.active, strict=True) if a]
-        raise DecodeError(f"rounded child orders of {live[int(np.argmax(bad))]!r} fail "
-                          "verification (total, side or participation cap)")
-
-
-def _whole(values: np.ndarray) -> bool:
-    return bool(np.all(values == np.round(values)))
-
-
-def _child_frame(plan: Plan, active_shares: np.ndarray) -> pd.DataFrame:
-    count = plan.intervals
-    shares = np.zeros((len(plan.securities), count))
-    shares[plan.active] = active_shares
-    remaining = plan.orders[:, None] - np.cumsum(shares, axis=1)
-    remaining[:, -1] = 0.0  # exactly: the totals were verified
-    dtype = "int64" if _whole(plan.orders) else "float64"
-    security: list[Hashable] = [s for s in plan.securities for _ in range(count)]
-    return pd.DataFrame({
-        "security": security,
-        "interval": np.tile(np.arange(count, dtype="int64"), len(plan.securities)),
-        "shares": shares.ravel().astype(dtype),
-        "remaining": remaining.ravel().astype(dtype),
-    })
-
-
-def _cost_frame(plan: Plan, temporary: np.ndarray, permanent: np.ndarray) -> pd.DataFrame:
-    n = len(plan.securities)
-    value = np.zeros(n)
-    value[plan.active] = plan.price * plan.active_orders
-    temp = np.zeros(n)
-    temp[plan.active] = temporary
-    perm = np.zeros(n)
-    perm[plan.active] = permanent
-    cost = temp + perm
-    bps = np.divide(cost * 1e4, np.abs(value), out=np.zeros(n), where=value != 0)
-    frame = pd.DataFrame({
-        "shares": plan.orders.astype("int64" if _whole(plan.orders) else "float64"),
-        "value": value,
-        "temporary_cost": temp,
-        "permanent_cost": perm,
-        "expected_cost": cost,
-        "cost_bps": bps,
-    }, index=pd.Index(list(plan.securities), name="security"))
-    return frame

@@ -176,9 +176,20 @@ class LinearImpact:
                 f"eta={self.eta:g} must exceed gamma_permanent * interval share of daily volume / 2"
                 f" = {0.5 * self.gamma_permanent * share:.4g}, or the discrete Almgren-Chriss cost"
                 " is not convex (eta_tilde <= 0); use shorter intervals or a smaller"
-                " gamma_permanent", field="impact.eta")
-        return _terms(self.eta, 1.0, self.gamma_permanent, price, volatility, daily_volume,
-                      interval_volume, turnover=None, discrete=True)
+                " gamma_permanent",
+                field="impact.eta",
+            )
+        return _terms(
+            self.eta,
+            1.0,
+            self.gamma_permanent,
+            price,
+            volatility,
+            daily_volume,
+            interval_volume,
+            turnover=None,
+            discrete=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -225,8 +236,17 @@ class PowerImpact:
         shares_outstanding: np.ndarray | None = None,
     ) -> ImpactTerms:
         """Per-security coefficients (see :class:`ImpactTerms`); arrays as in :func:`_terms`."""
-        return _terms(self.eta, self.exponent, self.gamma_permanent, price, volatility,
-                      daily_volume, interval_volume, turnover=None, discrete=False)
+        return _terms(
+            self.eta,
+            self.exponent,
+            self.gamma_permanent,
+            price,
+            volatility,
+            daily_volume,
+            interval_volume,
+            turnover=None,
+            discrete=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -289,10 +309,20 @@ class AlmgrenThumImpact:
                     "AlmgrenThumImpact needs the market column 'shares_outstanding' for its "
                     "permanent term; add it, or pass AlmgrenThumImpact(gamma_permanent=0.0) to "
                     "leave permanent impact (which never changes the schedule) out of the cost",
-                    field="shares_outstanding")
+                    field="shares_outstanding",
+                )
             turnover = (shares_outstanding / daily_volume) ** self.turnover_exponent
-        return _terms(self.eta, self.exponent, self.gamma_permanent, price, volatility,
-                      daily_volume, interval_volume, turnover=turnover, discrete=False)
+        return _terms(
+            self.eta,
+            self.exponent,
+            self.gamma_permanent,
+            price,
+            volatility,
+            daily_volume,
+            interval_volume,
+            turnover=turnover,
+            discrete=False,
+        )
 
 
 ImpactModel = LinearImpact | PowerImpact | AlmgrenThumImpact
