@@ -21,6 +21,8 @@ import clarabel
 import cvxpy as cp
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import dims_to_solver_cones
 
 import optirebal as orb
 from optirebal.program.compile import _build, compiled_program
@@ -71,22 +73,16 @@ def build(seed: int = 0) -> tuple[orb.Portfolio, orb.Policy]:
 def bare_clarabel_seconds(problem: cp.Problem, repeats: int = 3) -> float:
     """Time of Clarabel alone on cvxpy's canonical data of ``problem`` (best of ``repeats``)."""
     data, _, _ = problem.get_problem_data(cp.CLARABEL)
-    solver = cp.reductions.solvers.conic_solvers.clarabel_conif.CLARABEL()
-    cones = solver.extract_dims(data) if hasattr(solver, "extract_dims") else None
-    from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import dims_to_solver_cones
-    cones = dims_to_solver_cones(data[cp.settings.PARAM_PROB if False else "dims"])
+    cones = dims_to_solver_cones(data["dims"])
+    n = data["A"].shape[1]
+    P = sp.triu(data["P"]).tocsc() if data.get("P") is not None else sp.csc_matrix((n, n))
+    A = data["A"].tocsc()
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     best = np.inf
-    P = data.get("P")
     for _ in range(repeats):
         start = time.perf_counter()
-        P_ = P if P is not None else None
-        import scipy.sparse as sp
-        P_ = sp.triu(P_).tocsc() if P_ is not None else sp.csc_matrix((data["A"].shape[1],) * 2)
-        solver_ = clarabel.DefaultSolver(P_, data["c"], data["A"].tocsc(), data["b"], cones,
-                                         settings)
-        solution = solver_.solve()
+        solution = clarabel.DefaultSolver(P, data["c"], A, data["b"], cones, settings).solve()
         best = min(best, time.perf_counter() - start)
     assert str(solution.status) == "Solved", solution.status
     return best

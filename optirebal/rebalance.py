@@ -275,7 +275,7 @@ def _reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray,
              trades: Trades) -> list[str]:
     """One reason per order: band breach, cash flow, cash reserve, tax-loss harvest, or risk."""
     weights = data.exposure_before / data.scale
-    exposure = data.exposure[:, :]
+    exposure = data.exposure
     available = data.cash + data.flow - data.reserve
     loss_sold = np.bincount(data.lot_pair, weights=trades.sells * (data.gain_fraction < 0)
                             * data.taxable_lot, minlength=data.n_pairs)
