@@ -16,7 +16,16 @@ from optirebal.errors import (
     SolverError,
 )
 from optirebal.model_file import load
-from optirebal.policy import Band, Costs, DecodeOptions, Policy, Restrictions, SolverOptions, Tax
+from optirebal.policy import (
+    Band,
+    Costs,
+    DecodeOptions,
+    Overlay,
+    Policy,
+    Restrictions,
+    SolverOptions,
+    Tax,
+)
 from optirebal.portfolio import Portfolio
 from optirebal.program.compile import clear_cache
 from optirebal.rebalance import apply_trades, solve
@@ -25,7 +34,7 @@ from optirebal.risk import RiskModel
 
 __all__ = [
     "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
-    "InputError", "OptirebalError", "Policy", "PolicyFileError", "Portfolio", "Restrictions",
+    "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio", "Restrictions",
     "Result", "RiskModel", "SolverError", "SolverOptions", "Tax", "apply_trades", "clear_cache", "load", "solve",
 ]
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ within a stated tolerance: one rounding unit of every order that loads on the cl
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,9 @@ import numpy as np
 from optirebal.errors import DecodeError
 from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
 from optirebal.program.compile import band_cost_weights
+from optirebal.program.overlay import overlay_immediate_cost
 from optirebal.program.solve import TOLERANCE, cash_shortfall, trade_costs
+from optirebal.synthetic import contract_tolerance, decode_contracts, verify_contracts
 
 CASH_TOLERANCE = 1e-9
 """Cash may fall below a reserve by at most this fraction of NAV (solver round-off only)."""
@@ -32,10 +35,17 @@ class Trades:
     buys: np.ndarray  # per pair, weights
     sells: np.ndarray  # per lot, weights
     band_tolerance: np.ndarray  # per class, weights
+    contracts: np.ndarray | None = None  # per derivative, post-trade whole contracts
+    derivatives: np.ndarray | None = None  # per derivative, change of notional, weights
+    derivative_solution: np.ndarray | None = None  # the program's change before rounding
 
 
-def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str) -> Trades:
+def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
+           derivatives: np.ndarray | None = None) -> Trades:
     """Round a solution (weights) into shares, repair cash, and verify the outcome.
+
+    ``derivatives`` (change of derivative notional, weights) is rounded into whole contracts and
+    repaired against the bands and the margin cash (:func:`optirebal.synthetic.decode_contracts`).
 
     Raises
     ------
@@ -59,8 +69,10 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str) 
 
     sell_shares = np.zeros(len(data.lot_ids))
     pair_sell = data.pair_sells(sells) * data.nav
+    by_pair = np.argsort(data.lot_pair, kind="stable")
+    bounds = np.searchsorted(data.lot_pair[by_pair], np.arange(data.n_pairs + 1))
     for p in np.flatnonzero(pair_sell > 0):
-        lots = np.flatnonzero(data.lot_pair == p)
+        lots = by_pair[bounds[p]:bounds[p + 1]]
         i = data.pair_security[p]
         sellable = cap_shares[lots].sum()
         wanted = pair_sell[p] / price[i]
@@ -77,12 +89,23 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str) 
             if total <= 1e-9 * max(cap_shares[lots].max(), 1.0):
                 break
 
-    buy_shares = _repair_cash(data, buy_shares, sell_shares, price, unit)
+    contracts = change = None
+    if data.overlay is not None:
+        contracts, change = decode_contracts(
+            data, derivatives, zero, buy_shares * price[data.pair_security] / data.nav,
+            sell_shares * price[lot_security] / data.nav,
+            _band_tolerance(data, buy_shares, sell_shares, price, unit))
+    buy_shares = _repair_cash(data, buy_shares, sell_shares, price, unit, change)
     trades = Trades(
         buy_shares=buy_shares, sell_shares=sell_shares,
         buys=buy_shares * price[data.pair_security] / data.nav,
         sells=sell_shares * price[lot_security] / data.nav,
-        band_tolerance=_band_tolerance(data, buy_shares, sell_shares, price, unit))
+        band_tolerance=_band_tolerance(data, buy_shares, sell_shares, price, unit),
+        contracts=contracts, derivatives=change, derivative_solution=derivatives)
+    if contracts is not None:
+        extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
+                                   trades.band_tolerance)
+        trades = dataclasses.replace(trades, band_tolerance=trades.band_tolerance + extra)
     verify(data, trades)
     return trades
 
@@ -94,14 +117,15 @@ def _round(shares: np.ndarray, unit: np.ndarray) -> np.ndarray:
 
 
 def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
-                 price: np.ndarray, unit: np.ndarray) -> np.ndarray:
+                 price: np.ndarray, unit: np.ndarray,
+                 derivatives: np.ndarray | None = None) -> np.ndarray:
     """Cut buys of accounts left short of their reserve by rounding, largest buy first."""
     buy_shares = buy_shares.copy()
     lot_security = data.pair_security[data.lot_pair]
     sells = sell_shares * price[lot_security] / data.nav
     for _ in range(len(buy_shares) + 1):
         buys = buy_shares * price[data.pair_security] / data.nav
-        short = cash_shortfall(data, buys, sells)
+        short = cash_shortfall(data, buys, sells, derivatives)
         accounts = np.flatnonzero(short > CASH_TOLERANCE)
         if len(accounts) == 0:
             return buy_shares
@@ -139,6 +163,8 @@ def verify(data: ProblemData, trades: Trades) -> None:
     DecodeError
         Naming the first check that fails.
     """
+    if trades.contracts is not None:
+        verify_contracts(data, trades.contracts)
     lot_shares = data.portfolio.lots["quantity"].to_numpy(dtype=float)
     if (trades.sell_shares > lot_shares * (1 + 1e-12)).any():
         lot = data.lot_ids[int(np.argmax(trades.sell_shares - lot_shares))]
@@ -151,14 +177,15 @@ def verify(data: ProblemData, trades: Trades) -> None:
     if ((data.sell_cap <= 0) & (trades.sell_shares > 0)).any():
         n = int(np.argmax((data.sell_cap <= 0) & (trades.sell_shares > 0)))
         raise DecodeError(f"sale of a restricted lot: {data.cap_reasons.get(('sell', n))}")
-    short = cash_shortfall(data, trades.buys, trades.sells)
+    short = cash_shortfall(data, trades.buys, trades.sells, trades.derivatives)
     if (short > CASH_TOLERANCE).any():
         a = data.accounts[int(np.argmax(short))]
         raise DecodeError(f"account {a!r} ends {short.max() * data.nav:,.2f} below its reserve")
     # the bands as the program states them (post-cost on the binding side, see compile.bind)
     upper_cost, lower_cost = band_cost_weights(data)
-    cost = float(sum(trade_costs(data, trades.buys, trades.sells).values()).sum())
-    dev = data.deviation(trades.buys, trades.sells)
+    cost = float(sum(trade_costs(data, trades.buys, trades.sells).values()).sum()) \
+        + overlay_immediate_cost(data, trades.derivatives)
+    dev = data.deviation(trades.buys, trades.sells, trades.derivatives)
     slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
     over = np.maximum(dev + upper_cost * cost - (data.upper - data.target) * data.scale,
                       (data.lower - data.target) * data.scale - dev + lower_cost * cost)
@@ -173,6 +200,19 @@ def verify(data: ProblemData, trades: Trades) -> None:
                           "(a wash sale)")
 
 
+def group_flows(data: ProblemData, buys: np.ndarray,
+                sells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per substantially-identical group (``data.group_codes``): the weight bought anywhere in
+    the household, and the weight of taxable loss lots sold."""
+    codes, names = data.group_codes
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0)
+    bought = np.bincount(codes[data.pair_security], weights=buys, minlength=len(names))
+    lot_security = data.pair_security[data.lot_pair]
+    lost = np.bincount(codes[lot_security], weights=np.where(loss_lot, sells, 0.0),
+                       minlength=len(names))
+    return bought, lost
+
+
 def wash_conflicts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
                    zero: float) -> list[tuple[str, float, float]]:
     """Groups bought anywhere in the household and sold at a loss in a taxable account.
@@ -181,14 +221,7 @@ def wash_conflicts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     -------
     list of (group, bought weight, loss-lot sold weight)
     """
-    group = data.portfolio.securities["group"].to_numpy()
-    lot_security = data.pair_security[data.lot_pair]
-    loss_lot = data.taxable_lot & (data.gain_fraction < 0)
-    out = []
-    for name in np.unique(group):
-        members = np.flatnonzero(group == name)
-        bought = buys[np.isin(data.pair_security, members)].sum()
-        lost = sells[loss_lot & np.isin(lot_security, members)].sum()
-        if bought > zero and lost > zero:
-            out.append((str(name), float(bought), float(lost)))
-    return out
+    names = data.group_codes[1]
+    bought, lost = group_flows(data, buys, sells)
+    both = np.flatnonzero((bought > zero) & (lost > zero))
+    return [(str(names[g]), float(bought[g]), float(lost[g])) for g in both]

@@ -13,6 +13,8 @@
     covariance = "pension_6040/covariance.csv"   # or the three factor_* keys
     # exposures = "..."  factor_loadings = "..."  factor_covariance = "..."
     # specific_variance = "..."
+    # derivatives = "..."   futures, swaps, options (optirebal.overlay), index "instrument"
+    # history = "..."  scheduled = "..."   (wash-sale inputs, see docs/tax.md)
 
     [policy]
     mode = "full"
@@ -38,7 +40,7 @@ from optirebal.risk import RiskModel
 _TOP_KEYS = ("model", "data", "policy")
 _MODEL_KEYS = ("name", "description", "as_of", "base_currency")
 _DATA_KEYS = ("securities", "accounts", "lots", "covariance", "exposures", "factor_loadings",
-              "factor_covariance", "specific_variance")
+              "factor_covariance", "specific_variance", "derivatives", "history", "scheduled")
 
 
 def load(path: str | Path) -> tuple[Portfolio, Policy]:
@@ -87,13 +89,26 @@ def load(path: str | Path) -> tuple[Portfolio, Policy]:
         portfolio = Portfolio.from_frames(
             frame("securities", "security"), frame("accounts", "account"), _lots(frame),
             as_of=model["as_of"], risk=risk,
-            exposures=frame("exposures", "security") if "exposures" in data else None)
+            exposures=frame("exposures", "security") if "exposures" in data else None,
+            derivatives=frame("derivatives", "instrument") if "derivatives" in data else None,
+            # wash-sale inputs: past trades of every account, scheduled buys (docs/tax.md)
+            history=_trades(frame, "history") if "history" in data else None,
+            scheduled=_trades(frame, "scheduled") if "scheduled" in data else None)
     except InputError as exc:
         located = InputError(f"{file}: {exc}")
         located.field, located.row = exc.field, exc.row
         raise located from None
     policy = Policy.from_dict(doc["policy"], file=file)
     return portfolio, policy
+
+
+def _trades(frame: Any, key: str) -> pd.DataFrame:
+    """A history or scheduled-buys table: account, security and lot ids as text, rows kept."""
+    table = frame(key, "account")
+    for column in ("account", "security", "lot_id"):
+        if column in table.columns:
+            table[column] = [x if pd.isna(x) else str(x) for x in table[column]]
+    return table
 
 
 def _lots(frame: Any) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ import tomli_w
 
 from optirebal.errors import InputError, PolicyFileError
 
-MODES = ("full", "to_band", "to_target", "buy_only", "sell_only", "cash_only")
+MODES = ("full", "to_band", "to_target", "buy_only", "sell_only", "cash_only",
+         "harvest_only")
 BAND_KINDS = ("absolute", "relative", "range")
 IMPACT_MODELS = ("power", "quadratic", "none")
-TAX_MODELS = ("linear", "none")
+TAX_MODELS = ("linear", "exact", "none")
+WASH_SALE_LOTS = ("no_benefit", "no_sell")
+FILING_STATUSES = ("single", "married_joint", "married_separate", "head_of_household")
 SOLVERS = ("CLARABEL", "ECOS", "OSQP")
 TARGET_SUM_TOLERANCE = 1e-6
 
@@ -31,12 +35,12 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         near = difflib.get_close_matches(str(value), allowed, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise InputError(f"{name} must be one of {allowed}, got {value!r}{hint}")
+        raise InputError(f"{name} must be one of {allowed}, got {value!r}{hint}", field=name)
 
 
 def _non_negative(name: str, value: float) -> None:
     if not value >= 0:
-        raise InputError(f"{name} must be >= 0, got {value!r}")
+        raise InputError(f"{name} must be >= 0, got {value!r}", field=name)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class Band:
     def __post_init__(self) -> None:
         if self.kind not in BAND_KINDS:
             raise InputError(f"Band kind must be one of {BAND_KINDS}, got {self.kind!r}")
+        if not (math.isfinite(self.below) and math.isfinite(self.above)):
+            raise InputError(f"Band edges must be finite, got below={self.below}, "
+                             f"above={self.above}", field="band")
         if self.kind != "range" and (self.below < 0 or self.above < 0):
             raise InputError(f"Band widths must be >= 0, got below={self.below}, "
                              f"above={self.above}")
@@ -125,29 +132,115 @@ class Costs:
             raise InputError("costs.reference_participation must be > 0")
 
 
+class _FrozenDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses changes and hashes by content, so a Policy stays hashable."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("policy mappings are frozen; use dataclasses.replace")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 @dataclass(frozen=True)
 class Tax:
     """Tax model of taxable accounts (tax-deferred and tax-exempt accounts pay none).
+
+    Amounts are in the portfolio's base currency, rates are fractions; see ``docs/tax.md``.
 
     Parameters
     ----------
     model
         ``"linear"``: per-lot ``rate(term) * gain``, exact while both net gains stay
-        non-negative; ``"none"``.
+        non-negative; ``"exact"``: US netting of the year's net short- and long-term gains, solved
+        region by region (DESIGN section 5); ``"none"``: tax ignored by the program (still
+        reported).
     short_term_rate, long_term_rate
-        Marginal rates (fractions) on short- and long-term gains.
+        Marginal rates (fractions) on short-term gain and on net capital gain.
+    ordinary_rate
+        Rate on ordinary income, which a net capital loss offsets up to the offset (fraction).
+    filing_status
+        ``single``, ``married_joint``, ``head_of_household`` (offset 3,000) or
+        ``married_separate`` (offset 1,500), IRC 1211(b)(1).
+    loss_carry_value
+        ``kappa``: value today of one unit of capital loss carried to later years (fraction).
+    realized_short, realized_long
+        Year-to-date realized net short- and long-term gain (currency, negative for a loss),
+        carryovers from earlier years included as losses of their character.
+    gain_budget
+        Cap on the net gain realized by this rebalance in taxable accounts, short and long
+        together, washed losses not counted (currency); ``inf`` for none.
+    gain_budget_penalty
+        ``inf``: ``gain_budget`` is a hard cap; finite: cost per unit of net gain above the budget
+        (fraction of the excess), the penalty form.
+    short_term_penalty
+        Extra cost per unit of short-term gain realized on lots at most ``near_long_term_days``
+        from turning long-term (fraction of the gain).
+    near_long_term_days
+        Calendar days to long-term under which ``short_term_penalty`` applies.
+    harvest_discount
+        Fraction of a harvested loss given up because the lower basis of the replacement means
+        a later gain: the program counts a loss at ``1 - harvest_discount`` of its amount in the
+        netting (0 at full value, 1 at none). Reported taxes use the true amounts.
+    wash_sale_lots
+        Loss lots of a group bought in the last 30 days or scheduled to be bought in the next 30:
+        ``"no_benefit"`` (may be sold, no loss value, flagged as wash sales) or ``"no_sell"``.
+    substitutes
+        Per class, securities of other groups that carry the class's exposure while one of its
+        groups is blocked by the wash-sale rules or harvested.
+    swap_tracking_cost_bps
+        Tracking-error cost of holding a substitute instead of the original, charged on buys of
+        substitutes (bp of the value bought).
     """
 
     model: str = "linear"
     short_term_rate: float = 0.37
     long_term_rate: float = 0.20
+    ordinary_rate: float = 0.37
+    filing_status: str = "married_joint"
+    loss_carry_value: float = 0.0
+    realized_short: float = 0.0
+    realized_long: float = 0.0
+    gain_budget: float = float("inf")
+    gain_budget_penalty: float = float("inf")
+    short_term_penalty: float = 0.0
+    near_long_term_days: int = 30
+    harvest_discount: float = 0.0
+    wash_sale_lots: str = "no_benefit"
+    substitutes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    swap_tracking_cost_bps: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("tax.model", self.model, TAX_MODELS)
-        for name in ("short_term_rate", "long_term_rate"):
+        _choice("tax.filing_status", self.filing_status, FILING_STATUSES)
+        _choice("tax.wash_sale_lots", self.wash_sale_lots, WASH_SALE_LOTS)
+        for name in ("short_term_rate", "long_term_rate", "ordinary_rate"):
             rate = getattr(self, name)
             if not 0 <= rate < 1:
                 raise InputError(f"tax.{name} must be in [0, 1), got {rate}")
+        for name in ("loss_carry_value", "harvest_discount"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise InputError(f"tax.{name} must be in [0, 1], got {value}")
+        for name in ("realized_short", "realized_long"):
+            if not abs(getattr(self, name)) < float("inf"):
+                raise InputError(f"tax.{name} must be a finite amount, got {getattr(self, name)}")
+        for name in ("gain_budget", "gain_budget_penalty", "short_term_penalty",
+                     "near_long_term_days", "swap_tracking_cost_bps"):
+            _non_negative(f"tax.{name}", getattr(self, name))
+        subs = {str(k): tuple(str(s) for s in ([v] if isinstance(v, str) else v))
+                for k, v in dict(self.substitutes).items()}
+        object.__setattr__(self, "substitutes", _FrozenDict(subs))
+
+    @property
+    def offset(self) -> float:
+        """Ordinary-income offset of a net capital loss (currency), IRC 1211(b)(1)."""
+        return 1500.0 if self.filing_status == "married_separate" else 3000.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +303,69 @@ class SolverOptions:
         object.__setattr__(self, "chain", chain)
 
 
+IMPLEMENTATIONS = ("physical", "synthetic", "hybrid")
+MARGIN_SHORTFALL = ("raise", "reduce")
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """How derivatives may implement the allocation (see ``docs/overlay.md``).
+
+    Notional amounts are weights (fractions of pre-trade NAV), absolute and per instrument.
+
+    Parameters
+    ----------
+    implementation
+        ``"physical"``: derivative positions are held (or migrated, below), never added to;
+        ``"synthetic"``: only derivatives trade, no physical order; ``"hybrid"``: both.
+    instrument_caps
+        Cap on the absolute notional of each named instrument (weight).
+    max_instrument_notional
+        Cap on the absolute notional of every instrument without its own cap; ``None``: none.
+    max_gross_notional
+        Cap on the sum of absolute notionals (weight); ``None``: none.
+    margin_account
+        Account whose cash posts margin and pays derivative trades; ``None``: the first account.
+    variation_buffer
+        Cash kept for variation margin per unit of absolute notional (fraction), on top of each
+        instrument's margin rate.
+    migrate_fraction
+        Fraction of each existing position that must be closed at this review,
+        ``|o| <= (1 - f) |o0|`` on the same side, so an overlay migrates into physical holdings
+        over successive reviews. With ``physical`` the position is set to ``(1 - f) o0``.
+    on_margin_shortfall
+        When the margin of the current contracts is above the margin account's available cash:
+        ``"raise"`` an :class:`InputError` naming the instrument, or ``"reduce"`` every position
+        to at most the fraction the cash carries.
+    """
+
+    implementation: str = "hybrid"
+    instrument_caps: Mapping[str, float] = field(default_factory=dict)
+    max_instrument_notional: float | None = None
+    max_gross_notional: float | None = None
+    margin_account: str | None = None
+    variation_buffer: float = 0.0
+    migrate_fraction: float = 0.0
+    on_margin_shortfall: str = "raise"
+
+    def __post_init__(self) -> None:
+        _choice("overlay.implementation", self.implementation, IMPLEMENTATIONS)
+        _choice("overlay.on_margin_shortfall", self.on_margin_shortfall, MARGIN_SHORTFALL)
+        caps = {str(k): float(v) for k, v in dict(self.instrument_caps).items()}
+        for name, cap in caps.items():
+            _non_negative(f"overlay.instrument_caps[{name!r}]", cap)
+        object.__setattr__(self, "instrument_caps", _FrozenDict(caps))
+        for name in ("max_instrument_notional", "max_gross_notional"):
+            if getattr(self, name) is not None:
+                _non_negative(f"overlay.{name}", getattr(self, name))
+        _non_negative("overlay.variation_buffer", self.variation_buffer)
+        if not 0 <= self.migrate_fraction <= 1:
+            raise InputError(f"overlay.migrate_fraction must be in [0, 1], got "
+                             f"{self.migrate_fraction!r}")
+        if self.margin_account is not None:
+            object.__setattr__(self, "margin_account", str(self.margin_account))
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the rebalance must achieve and at what price.
@@ -245,6 +401,9 @@ class Policy:
         Cap on gross traded value (buys plus sells) as a fraction of NAV; ``None`` for none.
     cash_class
         Name of the class that holds cash.
+    overlay
+        Derivative overlay rules (:class:`Overlay`); they matter only when the portfolio holds
+        derivatives, except ``implementation = "synthetic"``, which forbids physical trades.
     """
 
     targets: Mapping[str, float]
@@ -266,6 +425,7 @@ class Policy:
     restrictions: Restrictions = Restrictions()
     decode: DecodeOptions = DecodeOptions()
     solver: SolverOptions = SolverOptions()
+    overlay: Overlay = field(default_factory=lambda: Overlay())
 
     def __post_init__(self) -> None:
         for name in ("targets", "class_bands", "class_triggers"):
@@ -275,19 +435,23 @@ class Policy:
         object.__setattr__(self, "targets", _FrozenDict(targets))
         for name, weight in targets.items():
             if not 0 <= weight <= 1:
-                raise InputError(f"targets[{name!r}] must be in [0, 1], got {weight}")
+                raise InputError(f"targets[{name!r}] must be in [0, 1], got {weight}",
+                                 field="targets", row=name)
         total = sum(targets.values())
         if abs(total - 1) > TARGET_SUM_TOLERANCE:
-            raise InputError(f"targets must sum to 1, got {total:.9g} ({dict(targets)})")
+            raise InputError(f"targets must sum to 1, got {total:.9g} ({dict(targets)})",
+                             field="targets")
         for mapping in ("class_bands", "class_triggers"):
             unknown = [k for k in getattr(self, mapping) if k not in targets]
             if unknown:
-                raise InputError(f"{mapping}[{unknown[0]!r}]: no target for that class")
+                raise InputError(f"{mapping}[{unknown[0]!r}]: no target for that class",
+                                 field=mapping, row=unknown[0])
         for name, target in targets.items():
             lo, hi = self.band_of(name).edges(target)
             if lo > target + 1e-12 or hi < target - 1e-12:
                 raise InputError(f"band of {name!r} [{lo:g}, {hi:g}] excludes its target "
-                                 f"{target:g}")
+                                 f"{target:g}", field="class_bands" if name in self.class_bands
+                                 else "band", row=name)
         for name in ("risk_aversion", "horizon_years", "band_penalty", "target_tolerance",
                      "counterflow_penalty"):
             _non_negative(name, getattr(self, name))
@@ -334,7 +498,9 @@ class Policy:
         except PolicyFileError:
             raise
         except (TypeError, ValueError) as exc:
-            raise PolicyFileError(str(exc), file=file, key="policy") from None
+            field_name = getattr(exc, "field", None)
+            key = f"policy.{field_name}" if field_name else "policy"
+            raise PolicyFileError(str(exc), file=file, key=key) from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Policy:
@@ -355,8 +521,10 @@ class Policy:
                 out[f.name] = {k: dataclasses.asdict(v) if isinstance(v, Band) else v
                                for k, v in value.items()}
             elif dataclasses.is_dataclass(value):
-                out[f.name] = {k: list(v) if isinstance(v, tuple) else v
-                               for k, v in dataclasses.asdict(value).items()}  # type: ignore[arg-type]
+                out[f.name] = {k: list(v) if isinstance(v, tuple)
+                               else dict(v) if isinstance(v, Mapping) else v
+                               for k, v in dataclasses.asdict(value).items()  # type: ignore[arg-type]
+                               if v is not None}
             else:
                 out[f.name] = value
         return out
@@ -366,23 +534,9 @@ class Policy:
         return tomli_w.dumps({"policy": self.to_dict()})
 
 
-class _FrozenDict(dict):  # type: ignore[type-arg]
-    """A dict that refuses changes and hashes by content, so a Policy stays hashable."""
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
-
-    def _refuse(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("policy mappings are frozen; use dataclasses.replace")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
-
-
 _PARTS: dict[str, type] = {"costs": Costs, "tax": Tax, "restrictions": Restrictions,
-                           "decode": DecodeOptions, "solver": SolverOptions}
+                           "decode": DecodeOptions, "solver": SolverOptions,
+                           "overlay": Overlay}
 _POLICY_KEYS = [f.name for f in dataclasses.fields(Policy)]
 _BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
 
@@ -414,7 +568,8 @@ def _known_keys(data: Mapping[str, Any], known: Any, where: str, file: str | Non
         if key not in known:
             near = difflib.get_close_matches(key, list(known), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {sorted(known)}"
-            raise PolicyFileError(f"unknown key{hint}", file=file, key=f"{where}.{key}")
+            raise PolicyFileError(f"unknown key{hint}", file=file,
+                                 key=f"{where}.{key}" if where else key)
 
 
 def _read_toml(path: str | Path) -> dict[str, Any]:

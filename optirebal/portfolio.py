@@ -99,6 +99,15 @@ class Portfolio:
         The trade date.
     risk : RiskModel
         Covariance of the asset classes, annualized (fraction squared per year).
+    history : DataFrame or None
+        Past trades of every household account, for the wash-sale rules
+        (:func:`optirebal.tax.exclusions.validate_history`).
+    scheduled : DataFrame or None
+        Scheduled buys (dividend reinvestment, planned contributions), for the wash-sale rules
+        (:func:`optirebal.tax.exclusions.validate_scheduled`).
+    derivatives : DataFrame or None
+        Derivative instruments and current contracts (index ``instrument``), validated by
+        :func:`optirebal.overlay.validate_derivatives`; ``None`` without derivatives.
     """
 
     securities: pd.DataFrame
@@ -107,6 +116,9 @@ class Portfolio:
     lots: pd.DataFrame
     as_of: dt.date
     risk: RiskModel
+    history: pd.DataFrame | None = None
+    scheduled: pd.DataFrame | None = None
+    derivatives: pd.DataFrame | None = None
 
     @classmethod
     def from_frames(
@@ -118,6 +130,9 @@ class Portfolio:
         as_of: dt.date | str,
         risk: RiskModel | pd.DataFrame,
         exposures: pd.DataFrame | None = None,
+        history: pd.DataFrame | None = None,
+        scheduled: pd.DataFrame | None = None,
+        derivatives: pd.DataFrame | None = None,
     ) -> Portfolio:
         """Validate the frames and build a portfolio. Inputs are copied, never changed.
 
@@ -132,6 +147,18 @@ class Portfolio:
             A risk model, or a class covariance matrix (annualized) to build one from.
         exposures : DataFrame, optional
             Securities x classes loadings; replaces the ``asset_class`` column.
+        history : DataFrame, optional
+            The household's past trades (``date``, ``account``, ``security``, ``shares`` + buy
+            / - sell, ``price``, ``cost_basis`` of the shares sold), in date order, none after
+            ``as_of``; used by the wash-sale rules (DESIGN section 6).
+        scheduled : DataFrame, optional
+            Buys that will happen (``date`` on or after ``as_of``, ``account``, ``security``,
+            ``shares`` or ``value``): dividend reinvestment, planned contributions.
+        derivatives : DataFrame, optional
+            Futures, swaps and options (index ``instrument``): ``price``, ``multiplier``,
+            ``exposure_<class>`` columns or ``asset_class``, ``kind``, ``delta`` (options),
+            ``premium`` (options), ``half_spread_bps``, ``margin_rate``, ``carry_per_year``,
+            ``basis_volatility``, ``contracts``; see :mod:`optirebal.overlay`.
 
         Raises
         ------
@@ -153,9 +180,23 @@ class Portfolio:
                 f"the risk model has no class {missing[0]!r}; it covers {list(risk.classes)}",
                 field="risk",
             )
-        portfolio = cls(sec, exp, acc, lot, as_of, risk)
+        der = None
+        if derivatives is not None:
+            from optirebal.overlay import validate_derivatives
+
+            der = validate_derivatives(derivatives, list(exp.index))
+        portfolio = cls(sec, exp, acc, lot, as_of, risk, derivatives=der)
         if not portfolio.nav_value > 0:
             raise InputError(f"net asset value must be positive, got {portfolio.nav_value!r}")
+        if history is not None or scheduled is not None:
+            from optirebal.tax.exclusions import validate_history, validate_scheduled
+
+            portfolio = dataclasses.replace(
+                portfolio,
+                history=None if history is None else validate_history(history, sec, acc, lot,
+                                                                      as_of),
+                scheduled=None if scheduled is None else validate_scheduled(scheduled, sec, acc,
+                                                                            as_of))
         return portfolio
 
     def with_prices(self, prices: Mapping[str, float] | pd.Series) -> Portfolio:
@@ -181,6 +222,12 @@ class Portfolio:
                 raise InputError("unknown account", field=column, row=unknown[0])
             acc.loc[series.index, column] = series
         return dataclasses.replace(self, accounts=_validate_accounts(acc))
+
+    def with_contracts(self, contracts: Mapping[str, float] | pd.Series) -> Portfolio:
+        """A copy with new current contracts (signed, whole) for some derivative instruments."""
+        from optirebal.overlay import with_contracts
+
+        return with_contracts(self, contracts)
 
     def with_lots(self, lots: pd.DataFrame) -> Portfolio:
         """A copy with a new lots frame (validated like :meth:`from_frames` does)."""
@@ -216,8 +263,10 @@ class Portfolio:
 
     @property
     def nav_value(self) -> float:
-        """Pre-trade net asset value V: holdings plus cash, before flows (currency)."""
-        return float(self.lot_values.sum()) + self.cash_value
+        """Pre-trade net asset value V: holdings, cash and option premiums, before flows (currency)."""
+        from optirebal.overlay import derivative_value
+
+        return float(self.lot_values.sum()) + self.cash_value + derivative_value(self.derivatives)
 
     @property
     def classes(self) -> list[str]:
@@ -249,8 +298,13 @@ def _validate_securities(sec: pd.DataFrame) -> pd.DataFrame:
     for column, default in SECURITY_DEFAULTS.items():
         if column not in sec.columns:
             sec[column] = default
-        sec[column] = pd.to_numeric(sec[column], errors="coerce").fillna(default) \
-            if column != "price" else sec[column]
+        if column != "price":  # an empty cell takes the default, text is an error
+            numeric = pd.to_numeric(sec[column], errors="coerce")
+            bad = numeric.isna() & sec[column].notna()
+            if bad.any():
+                raise InputError(f"must be numeric, got {sec[column][bad].iloc[0]!r}",
+                                 field=column, row=sec.index[bad][0])
+            sec[column] = numeric.fillna(default)
     _check_finite(sec, "price", minimum=0.0, strict=True)
     for column in ("half_spread_bps", "commission_bps", "commission_per_share",
                    "daily_volatility", "lot_size"):

@@ -12,7 +12,14 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from optirebal.decode import Trades, decode, wash_conflicts
+from optirebal.synthetic import (
+    overlay_cash_frame,
+    overlay_cost_values,
+    residual_note,
+    synthetic_frame,
+    with_basis_risk,
+)
+from optirebal.decode import Trades, decode, group_flows, wash_conflicts
 from optirebal.errors import InfeasibleError, SolverError
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
@@ -20,6 +27,7 @@ from optirebal.program.compile import CompiledProgram, compiled_program
 from optirebal.program.data import ProblemData, build_problem_data
 from optirebal.program.infeasibility import diagnose
 from optirebal.program.solve import (
+    ALMOST_SOLVED_GAP,
     TOLERANCE,
     Infeasible,
     Solution,
@@ -28,6 +36,8 @@ from optirebal.program.solve import (
     trade_costs,
 )
 from optirebal.result import Diagnostics, Result
+from optirebal.tax.exact import solve_tax_program
+from optirebal.tax.report import refine_reasons, tax_report
 
 
 def solve(portfolio: Portfolio, policy: Policy) -> Result:
@@ -72,11 +82,12 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
     attempts: list[tuple[str, str]] = []
     compile_seconds = solve_seconds = 0.0
     solves = 0
+    region_log: list[str] = []  # the exact tax model's region choice per solve
 
     def run(current: ProblemData) -> Solution:
         nonlocal compile_seconds, solve_seconds, solves
         try:
-            solution = solve_program(program_for, current)
+            solution = solve_tax_program(program_for, current, region_log)
         except Infeasible:
             raise diagnose(current) from None
         compile_seconds += solution.compile_seconds
@@ -85,13 +96,14 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
         attempts.extend(solution.attempts)
         return solution
 
+    data = _prefix_wash_directions(data, fixes)
     solution = run(data)
     for _ in range(policy.solver.conflict_rounds):
         zero = TOLERANCE[solution.solver]
         conflicts = wash_conflicts(data, solution.buys, solution.sells, zero)
         if not conflicts:
             break
-        data = _fix_wash_conflicts(data, conflicts, fixes)
+        data = _fix_wash_conflicts(data, solution, conflicts, fixes)
         solution = run(data)
 
     for _ in range(policy.decode.repair_rounds):
@@ -110,12 +122,16 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
         data, solution = fixed, candidate
         fixes.append(f"dropped {dropped} orders below min_trade_value and solved again")
 
-    trades = decode(data, solution.buys, solution.sells, solution.solver)
+    trades = decode(data, solution.buys, solution.sells, solution.solver, solution.derivatives)
+    if solution.status != "optimal":
+        notes.append(f"{solution.solver} stopped at reduced accuracy ({solution.status}): the "
+                     f"duality gap is within {ALMOST_SOLVED_GAP:.0e} of the objective, and the "
+                     "trades passed every numpy check")
     diag = Diagnostics(
         solver=solution.solver, status=solution.status, iterations=solution.iterations,
         compile_seconds=compile_seconds, solve_seconds=solve_seconds, cache_hit=cache_hit,
         residual=solution.residual, attempts=tuple(attempts), solves=solves, fixes=tuple(fixes),
-        notes=tuple(notes))
+        notes=tuple(notes + region_log[-1:]))
     return build_result(data, trades, diag, solution.objective)
 
 
@@ -137,28 +153,79 @@ def _triggered(data: ProblemData) -> bool:
     return False
 
 
-def _fix_wash_conflicts(data: ProblemData, conflicts: list[tuple[str, float, float]],
+def _fix_wash_conflicts(data: ProblemData, solution: Solution,
+                        conflicts: list[tuple[str, float, float]],
                         fixes: list[str]) -> ProblemData:
-    """Fix each conflicting group's direction: the larger side wins, the other is capped at 0."""
-    group = data.portfolio.securities["group"].to_numpy()
+    """Fix the direction of each group the solution trades, so that solving again ends it.
+
+    A conflicting group keeps its larger side (the other is capped at zero). A group the
+    solution only buys, or only sells at a loss, keeps that side too: without it, the next
+    solve could move such a group into a new conflict and cost another round.
+    """
+    zero = TOLERANCE[solution.solver]
+    bought, lost = group_flows(data, solution.buys, solution.sells)
+    no_buy = lost > np.maximum(bought, zero)
+    no_loss_sale = (bought > zero) & ~no_buy
+    for name, bought_weight, lost_weight in conflicts:
+        side = ("sold at a loss, so no buys" if lost_weight >= bought_weight
+                else "bought, so its loss lots are not sold")
+        fixes.append(f"group {name!r}: {side} (wash sale)")
+    return _block_groups(data, no_buy, no_loss_sale, "wash sale: group {} sold at a loss",
+                         "wash sale: group {} bought")
+
+
+def _prefix_wash_directions(data: ProblemData, fixes: list[str]) -> ProblemData:
+    """Fix before the solve the direction of groups whose bands already decide it.
+
+    A group with taxable loss lots whose every class is above its band must be sold, so it is
+    not bought anywhere; one whose every class is below its band must be bought, so its loss
+    lots are not sold. These are the choices the conflict loop would make after a solve; making
+    them first saves its re-solves. Groups inside their bands are left to the loop.
+    """
+    codes, names = data.group_codes
+    n_g = len(names)
     lot_security = data.pair_security[data.lot_pair]
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0) & (data.sell_cap > 0)
+    has_loss = np.bincount(codes[lot_security], weights=loss_lot, minlength=n_g) > 0
+    if not has_loss.any():
+        return data
+    n_risky = len(data.portfolio.classes)
+    weights = data.exposure_before[:n_risky] / data.scale
+    over = weights > data.upper[:n_risky] + 1e-12
+    under = weights < data.lower[:n_risky] - 1e-12
+    loads = data.exposure[:n_risky] > 0
+    n_loads = loads.sum(axis=0)
+    sells = (n_loads > 0) & ((loads & over[:, None]).sum(axis=0) == n_loads)
+    buys = (n_loads > 0) & ((loads & under[:, None]).sum(axis=0) == n_loads)
+    members = np.bincount(codes, minlength=n_g)
+    no_buy = has_loss & (np.bincount(codes, weights=sells, minlength=n_g) == members)
+    no_loss_sale = has_loss & (np.bincount(codes, weights=buys, minlength=n_g) == members)
+    if not no_buy.any() and not no_loss_sale.any():
+        return data
+    fixes.append(f"wash sales prevented before the solve: {int(no_buy.sum())} groups above "
+                 f"their bands are not bought, {int(no_loss_sale.sum())} below their bands do "
+                 "not sell loss lots")
+    return _block_groups(data, no_buy, no_loss_sale, "wash sale: group {} above its band",
+                         "wash sale: group {} below its band")
+
+
+def _block_groups(data: ProblemData, no_buy: np.ndarray, no_loss_sale: np.ndarray,
+                  buy_reason: str, sell_reason: str) -> ProblemData:
+    """Data with buys of the ``no_buy`` groups and taxable loss sales of ``no_loss_sale`` capped."""
+    codes, names = data.group_codes
+    pair_group = codes[data.pair_security]
+    lot_group = pair_group[data.lot_pair]
     buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
     reasons = dict(data.cap_reasons)
-    for name, bought, lost in conflicts:
-        members = np.flatnonzero(group == name)
-        if lost >= bought:
-            where = np.flatnonzero(np.isin(data.pair_security, members))
-            buy_cap[where] = 0.0
-            for p in where:
-                reasons.setdefault(("buy", int(p)), f"wash sale: group {name!r} sold at a loss")
-            fixes.append(f"group {name!r}: sold at a loss, so no buys (wash sale)")
-        else:
-            where = np.flatnonzero(data.taxable_lot & (data.gain_fraction < 0)
-                                   & np.isin(lot_security, members))
-            sell_cap[where] = 0.0
-            for n in where:
-                reasons.setdefault(("sell", int(n)), f"wash sale: group {name!r} bought")
-            fixes.append(f"group {name!r}: bought, so its loss lots are not sold (wash sale)")
+    blocked_pairs = np.flatnonzero(no_buy[pair_group] & (buy_cap > 0))
+    buy_cap[blocked_pairs] = 0.0
+    for p in blocked_pairs:
+        reasons.setdefault(("buy", int(p)), buy_reason.format(repr(names[pair_group[p]])))
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0)
+    blocked_lots = np.flatnonzero(no_loss_sale[lot_group] & loss_lot & (sell_cap > 0))
+    sell_cap[blocked_lots] = 0.0
+    for n in blocked_lots:
+        reasons.setdefault(("sell", int(n)), sell_reason.format(repr(names[lot_group[n]])))
     return dataclasses.replace(data, buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
 
 
@@ -200,7 +267,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     net_shares = trades.buy_shares - pair_sell_shares
 
     w_before = data.exposure_before / data.scale
-    w_after = post_trade_weights(data, trades.buys, trades.sells)
+    w_after = post_trade_weights(data, trades.buys, trades.sells, trades.derivatives)
     outside = np.maximum(np.maximum(w_after - data.upper, data.lower - w_after), 0.0)
     weights = pd.DataFrame(
         {"before": w_before, "after": w_after, "target": data.target, "lower": data.lower,
@@ -211,15 +278,20 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     after_dev = pd.Series(w_after - data.target, index=data.classes)
     tracking = pd.Series({"before": pf.risk.tracking_error(before_dev),
                           "after": pf.risk.tracking_error(after_dev)}, name="tracking_error")
+    # derivative overlay (optirebal.overlay): basis risk, costs, cash and the synthetic trades
+    tracking = with_basis_risk(data, tracking, trades)
+    synthetic = synthetic_frame(data, trades.contracts, trades.derivatives,
+                                trades.derivative_solution)
+    diagnostics = dataclasses.replace(
+        diagnostics, notes=diagnostics.notes + residual_note(data, synthetic))
 
     lots_sold = _lots_sold(data, trades)
-    tax = 0.0
-    if data.policy.tax.model == "linear" and len(lots_sold):
-        taxable = lots_sold["account"].map(pf.accounts["type"]) == "taxable"
-        rate = np.where(lots_sold["term"] == "long", data.policy.tax.long_term_rate,
-                        data.policy.tax.short_term_rate)
-        tax = float((rate * lots_sold["gain"] * taxable).sum())
+    # wash-sale flags and the exact tax of the final trades, whichever model chose them
+    lots_sold, tax_frame, tax, tax_notes = tax_report(data, lots_sold, trades.sell_shares,
+                                                      trades.buy_shares)
+    diagnostics = dataclasses.replace(diagnostics, notes=diagnostics.notes + tuple(tax_notes))
     values = {k: float(v.sum() * nav) for k, v in costs.items()}
+    values.update(overlay_cost_values(data, trades.derivatives))
     values["tax"] = tax
     values["total"] = sum(values.values())
     cost_frame = pd.DataFrame({"value": values}).rename_axis("component")
@@ -235,9 +307,11 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
         "costs": account_cost,
         "after": acc["cash"].to_numpy() + acc["flow"].to_numpy() + proceeds - account_cost,
         "reserve": acc["cash_reserve"].to_numpy()}, index=pd.Index(data.accounts, name="account"))
+    cash = overlay_cash_frame(data, cash, trades.derivatives)
 
     traded = np.flatnonzero(net_shares != 0)
     reasons = _reasons(data, traded, net_shares, trades)
+    reasons = refine_reasons(data, traded, net_shares, trades.sell_shares, reasons)
     orders = pd.DataFrame({
         "account": [data.accounts[data.pair_account[p]] for p in traded],
         "security": [data.securities[data.pair_security[p]] for p in traded],
@@ -250,7 +324,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     orders = orders.sort_values(["account", "security"], kind="stable").reset_index(drop=True)
     return Result(orders=orders, lots_sold=lots_sold, weights=weights, costs=cost_frame,
                   cash=cash, tracking_error=tracking, diagnostics=diagnostics, nav=nav,
-                  objective=objective)
+                  objective=objective, tax=tax_frame, synthetic=synthetic)
 
 
 def _lots_sold(data: ProblemData, trades: Trades) -> pd.DataFrame:
@@ -331,6 +405,8 @@ def apply_trades(portfolio: Portfolio, result: Result) -> Portfolio:
                        zip(buys["account"], buys["security"], strict=True)], name="lot"))
     lots = pd.concat([lots, new]) if len(new) else lots
     moved = portfolio.with_lots(lots)
+    if result.synthetic is not None and len(result.synthetic):
+        moved = moved.with_contracts(result.synthetic["contracts_after"])
     # cash may sit a round-off below zero when it was spent to the last cent
     return moved.with_accounts(cash=result.cash["after"].clip(lower=0.0).to_dict(),
                                flow=dict.fromkeys(portfolio.accounts.index, 0.0))

@@ -71,6 +71,23 @@ class Result:
     diagnostics : Diagnostics
     nav : float
         Pre-trade net asset value (currency).
+    tax : DataFrame or None
+        Index ``item`` (see :data:`optirebal.tax.report.TAX_ITEMS`), column ``value``: the
+        year-to-date and realized net short- and long-term gains, the exact US-netting tax of the
+        year before and after the trades and its difference ``tax_exact`` (whichever model chose
+        the trades), the per-lot linear figure, amounts taxed at each rate, the ordinary offset
+        used, the carryover by character, and the losses disallowed by wash sales (currency;
+        ``region`` 1 to 5). ``lots_sold`` then also has ``wash_sale``, ``disallowed_loss``,
+        ``recognized_gain`` and ``wash_permanent``.
+    synthetic : DataFrame or None
+        The derivative overlay's trades, one row per instrument held or traded (index
+        ``instrument``): ``kind``, ``contracts_before``, ``contracts`` (signed, whole),
+        ``contracts_after``, ``price``, ``multiplier``, ``notional`` and ``notional_after``
+        (currency), ``residual_notional`` (the program's notional minus the whole contracts'),
+        ``exposure_<class>`` (post-trade, currency), ``margin``, ``spread_cost``,
+        ``carry_cost`` (currency) and ``reason``; ``None`` when the portfolio has no
+        derivatives. Costs then include ``derivative_spread`` and ``carry`` (over the horizon),
+        and ``cash`` a ``margin`` column.
     """
 
     orders: pd.DataFrame
@@ -82,6 +99,8 @@ class Result:
     diagnostics: Diagnostics
     nav: float
     objective: float = field(default=float("nan"))
+    tax: pd.DataFrame | None = None  # exact tax of the final trades (optirebal.tax.report)
+    synthetic: pd.DataFrame | None = None  # derivative trades (optirebal.synthetic.synthetic_frame)
 
     @property
     def traded(self) -> bool:
@@ -112,6 +131,10 @@ class Result:
             parts = ["\n".join(head), "Orders", _text(self.orders), "Lots sold",
                      _text(self.lots_sold), "Weights", _text(self.weights), "Costs",
                      _text(self.costs), "Cash", _text(self.cash)]
+            if self.tax is not None:
+                parts += ["Tax", _text(self.tax)]
+            if self.synthetic is not None:
+                parts += ["Synthetic trades", _text(self.synthetic)]
         return "\n\n".join(parts)
 
     def __repr__(self) -> str:
@@ -126,7 +149,9 @@ class Result:
                   f"cache {'hit' if d.cache_hit else 'miss'}</p>"]
         for title, frame in (("Orders", self.orders), ("Lots sold", self.lots_sold),
                              ("Weights", self.weights), ("Costs", self.costs),
-                             ("Cash", self.cash)):
+                             ("Cash", self.cash),
+                             *((("Synthetic trades", self.synthetic),)
+                               if self.synthetic is not None else ())):
             blocks.append(f"<h5>{title}</h5>" + frame.to_html(float_format="{:,.4f}".format))
         return "\n".join(blocks)
 

@@ -18,6 +18,11 @@ from target (units of ``V``), and band slacks.
 NAV into the factor, which keeps the program DPP; ``g`` is gross traded value per pair. Impact is
 charged per account order (each account's order is its own block), which keeps the account cash
 constraint exact and convex.
+
+With derivatives in the portfolio, :func:`optirebal.program.overlay.overlay_terms` adds the change
+of notional ``u``, its exposure ``D u`` to ``z``, its spread to the cost epigraph and the margin
+account's cash, margin, carry and basis risk, and the overlay's limits; without them nothing is
+added.
 """
 
 from __future__ import annotations
@@ -25,18 +30,27 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from optirebal.program.overlay import bind_overlay, overlay_terms
 from optirebal.program.data import SOFT_SLACK_CAP, TIE_BREAK, ProblemData, lot_aggregation
+from optirebal.tax.program import bind as bind_tax
+from optirebal.tax.program import program_terms as tax_terms
 
 CACHE_SIZE = 32
 OBJECTIVE_SCALE = 1e4
 """The objective is stated in basis points of NAV: costs of a few bp are then of order one, which
 is where interior-point tolerances are meaningful."""
+
+CAP_FLOOR = 1e-10
+"""Smallest cap (weight) a buy or lot sell gets in the program. A cap of exactly zero leaves the
+feasible set without an interior, where interior-point solvers stall; 1e-10 of NAV is far below
+the size at which a trade counts (:data:`optirebal.program.solve.TOLERANCE`), and decode sets
+every capped trade to exactly zero."""
 
 
 @dataclass(eq=False)
@@ -54,6 +68,7 @@ class CompiledProgram:
     lock: threading.Lock
     built_seconds: float
     solves: int = 0
+    named: dict[str, object] = field(default_factory=dict)  # constraints read after solves
 
     @property
     def is_qp(self) -> bool:
@@ -86,12 +101,16 @@ class CompiledProgram:
         p["tax_rate"].value = data.tax_rate
         p["buy_counterflow"].value = data.buy_counterflow
         p["sell_counterflow"].value = data.sell_counterflow
-        p["buy_cap"].value = data.buy_cap
-        p["sell_cap"].value = data.sell_cap
+        p["buy_cap"].value = np.maximum(data.buy_cap, CAP_FLOOR)
+        p["sell_cap"].value = np.maximum(data.sell_cap, CAP_FLOOR)
         p["available"].value = data.cash + data.flow - data.reserve
         cap = data.turnover_cap
         p["turnover_cap"].value = 2.0 * (len(data.accounts) + 1) * data.scale \
             if not np.isfinite(cap) else cap
+        if data.overlay is not None:
+            bind_overlay(p, data)
+        if data.tax is not None:
+            bind_tax(p, data)
 
 
 def band_cost_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
@@ -152,17 +171,26 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
     ]
     if data.impact_model != "none":
         par["impact_cost"] = cp.Parameter(n_p, nonneg=True, name="impact_cost")
-        # Clarabel takes the 3/2 power as one power cone; ECOS needs its SOC representation
-        shape = cp.power(gross, 1.5, approx=cone == "soc") if data.impact_model == "power" \
-            else cp.square(gross)
+        shape, impact_cones = _impact_shape(gross, data.impact_model, cone)
         impact = cp.multiply(par["impact_cost"], shape)
         objective.append(cp.sum(impact))
         account_cost = account_cost + impact
+    spent_cost = cp.sum(account_cost)
+    traded_exposure = exposure @ (pairs_to_securities @ b - lots_to_securities @ s)
+    cash_used = pairs_to_accounts @ b - lots_to_accounts @ s + pairs_to_accounts @ account_cost
+    # the derivative overlay (optirebal.program.overlay); without one the program is unchanged
+    synthetic = overlay_terms(data, TIE_BREAK) if data.overlay is not None else None
+    if synthetic is not None:
+        par.update(synthetic.parameters)
+        objective += synthetic.objective
+        spent_cost = spent_cost + synthetic.immediate_cost
+        traded_exposure = traded_exposure + synthetic.exposure
+        cash_used = cash_used + synthetic.account_cash
     # epigraph of the total cost keeps the band constraints DPP (parameter times variable)
     total_cost = cp.Variable(nonneg=True, name="total_cost")
     constraints = [
-        cp.sum(account_cost) <= total_cost,
-        z == par["gap"] + exposure @ (pairs_to_securities @ b - lots_to_securities @ s),
+        spent_cost <= total_cost,
+        z == par["gap"] + traded_exposure,
         # bands on post-cost weights: exact on the binding side (see bind), conservative on the other
         z + par["upper_cost"] * total_cost <= par["upper_gap"] + over,
         z - par["lower_cost"] * total_cost >= par["lower_gap"] - under,
@@ -171,13 +199,42 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
         b <= par["buy_cap"],
         s <= par["sell_cap"],
         cp.sum(gross) <= par["turnover_cap"],
-        pairs_to_accounts @ b - lots_to_accounts @ s + pairs_to_accounts @ account_cost
-        <= par["available"],
+        cash_used <= par["available"],
     ]
+    if data.impact_model != "none":
+        constraints += impact_cones
+    if synthetic is not None:
+        constraints += synthetic.constraints
+    # exact-netting regions and a gain budget (optirebal.tax.program); none for linear alone
+    named: dict[str, object] = {}
+    if data.tax is not None and any(data.tax.structure):
+        tax_objective, tax_constraints, named = tax_terms(data, s, par)
+        objective += tax_objective
+        constraints += tax_constraints
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * sum(objective)), constraints)  # type: ignore[arg-type]
     variables = {"total_cost": total_cost, "buys": b, "sells": s, "deviation": z, "over": over, "under": under}
+    if synthetic is not None:
+        variables["derivatives"] = synthetic.change
     return CompiledProgram(problem, variables, par, data.impact_model, threading.Lock(),
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, named=named)
+
+
+def _impact_shape(gross: cp.Expression, model: str,
+                  cone: str) -> tuple[cp.Expression, list[cp.Constraint]]:
+    """``|g|^{3/2}`` (power) or ``g^2`` (quadratic) per pair, with the cones that define it.
+
+    For Clarabel the 3/2 power is the epigraph ``t^{2/3} 1^{1/3} >= |g|``: one 3-D power cone
+    per pair. (cvxpy's ``power(g, 1.5)`` spends two cones per pair, and with most pairs untraded,
+    at the cones' apex, Clarabel then stalls short of its tolerances.) ECOS takes the
+    second-order-cone representation.
+    """
+    if model == "quadratic":
+        return cp.square(gross), []
+    if cone == "soc":
+        return cp.power(gross, 1.5, approx=True), []
+    n = gross.shape[0]
+    epigraph = cp.Variable(n, nonneg=True, name="impact_epigraph")
+    return epigraph, [cp.constraints.PowCone3D(epigraph, np.ones(n), gross, 2.0 / 3.0)]
 
 
 _CACHE: OrderedDict[tuple[object, ...], CompiledProgram] = OrderedDict()

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from optirebal.errors import InputError
+from optirebal.overlay import OverlayData, build_overlay_data, synthetic_caps
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
+from optirebal.tax.program import TaxData, with_tax
 
 TIE_BREAK = 1e-6
 """Cost per unit of gross turnover (0.01 bp) added to every objective, so that among equally good
@@ -33,7 +36,7 @@ trade lists the smallest is chosen and no trade beats a costless round trip."""
 SOFT_SLACK_CAP = 10.0
 """Largest band violation (weight) a soft band may take; large enough never to bind."""
 
-RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only")
+RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only", "harvest_only")
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,12 +84,20 @@ class ProblemData:
     soft_bands: bool
     band_penalty: float
     cap_reasons: dict[tuple[str, int], str] = field(default_factory=dict)
+    overlay: OverlayData | None = None  # derivative overlay (optirebal.overlay); None without
+    tax: TaxData | None = None  # tax model, wash-sale exclusions (optirebal.tax.program)
 
     @property
     def n_pairs(self) -> int:
         return len(self.pair_account)
 
-    @property
+    @cached_property
+    def group_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per security, the index of its substantially-identical group, and the group names."""
+        codes, names = pd.factorize(self.portfolio.securities["group"], sort=True)
+        return codes, np.asarray(names)
+
+    @cached_property
     def structure_key(self) -> tuple[object, ...]:
         """What decides the compiled program's shape; equal keys share one compiled program."""
         digest = hashlib.blake2b(digest_size=16)
@@ -94,7 +105,10 @@ class ProblemData:
             digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
         digest.update(np.ascontiguousarray(self.exposure, dtype=np.float64).tobytes())
         return (len(self.accounts), len(self.securities), len(self.lot_ids), len(self.classes),
-                self.factor.shape[1], self.impact_model, digest.hexdigest())
+                self.factor.shape[1], self.impact_model, digest.hexdigest(),
+                0 if self.overlay is None else self.overlay.size,
+                None if self.overlay is None else self.overlay.margin_account,
+                None if self.tax is None else self.tax.structure)
 
     def security_trades(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
         """Net trade per security (weights) from pair buys and lot sells."""
@@ -106,13 +120,28 @@ class ProblemData:
         """Sells per pair (weights) from lot sells."""
         return np.bincount(self.lot_pair, weights=sells, minlength=self.n_pairs)
 
-    def deviation(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
-        """Post-trade exposure minus target times ``scale`` (units of V), before costs."""
-        return (self.exposure_before - self.target * self.scale
-                + self.exposure @ self.security_trades(buys, sells))
+    def deviation(self, buys: np.ndarray, sells: np.ndarray,
+                  derivatives: np.ndarray | None = None) -> np.ndarray:
+        """Post-trade exposure minus target times ``scale`` (units of V), before costs.
+
+        ``derivatives`` is the change of derivative notional (weights), when there is an overlay.
+        """
+        out = (self.exposure_before - self.target * self.scale
+               + self.exposure @ self.security_trades(buys, sells))
+        if self.overlay is not None and derivatives is not None:
+            out = out + self.overlay.exposure @ derivatives
+        return out
 
 
 def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
+    """Problem data of ``portfolio`` under ``policy``, tax and wash-sale exclusions applied.
+
+    See :func:`_problem_data` (arrays, checks) and :func:`optirebal.tax.program.with_tax`.
+    """
+    return with_tax(_problem_data(portfolio, policy))
+
+
+def _problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     """Turn a portfolio and a policy into weight-space arrays, checking they fit together.
 
     Raises
@@ -127,6 +156,14 @@ def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     n_a, n_i = len(accounts), len(securities)
     cash_class = policy.cash_class
     risky = portfolio.classes
+    if cash_class in risky:
+        # account cash is the cash class; a fund loading on it would need a second cash row
+        loads = portfolio.exposures.loc[cash_class]
+        fund = str(loads[loads != 0].index[0])
+        raise InputError(f"security {fund!r} loads on class {cash_class!r}, which is the "
+                         "policy's cash_class (account cash); give the fund its own class "
+                         "(e.g. 'money_market') with a target, or set cash_class to another name",
+                         field="asset_class", row=fund)
     for name in risky:
         if name not in policy.targets:
             raise InputError(f"class {name!r} has securities but no target", field="targets",
@@ -210,6 +247,11 @@ def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
             _cap(sell_cap, np.flatnonzero(lots_a), 0.0, cap_reasons, "sell",
                  f"mode {policy.mode}")
 
+    overlay = build_overlay_data(portfolio, policy, classes, nav, accounts)
+    if overlay is not None:
+        exposure_before = exposure_before + overlay.exposure_before()
+    synthetic_caps(policy, buy_cap, sell_cap, cap_reasons)
+
     risk_weight = policy.risk_aversion * policy.horizon_years / 2
     if policy.mode == "to_band":
         risk_weight = 0.0
@@ -226,7 +268,7 @@ def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
         impact_cost=impact_cost, tax_rate=tax_rate, buy_cap=buy_cap, sell_cap=sell_cap,
         buy_counterflow=buy_counterflow, sell_counterflow=sell_counterflow,
         risk_weight=risk_weight, turnover_cap=turnover_cap, soft_bands=soft,
-        band_penalty=policy.band_penalty, cap_reasons=cap_reasons,
+        band_penalty=policy.band_penalty, cap_reasons=cap_reasons, overlay=overlay,
     )
 
 

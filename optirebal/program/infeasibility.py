@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from optirebal.errors import InfeasibleError
 from optirebal.program.compile import band_cost_weights
 from optirebal.program.data import ProblemData, lot_aggregation
+from optirebal.program.overlay import overlay_elastic
 
 ELASTIC_TOLERANCE = 1e-7
 
@@ -46,13 +47,19 @@ def diagnose(data: ProblemData) -> InfeasibleError:
     slack = 10.0 if data.soft_bands else 0.0
     upper_cost, lower_cost = band_cost_weights(data)
     total_cost = cp.sum(pair_cost)
+    # the derivative overlay: its bounds and gross cap elastic too (optirebal.program.overlay)
+    elastic = overlay_elastic(data) if data.overlay is not None else None
+    overlay_cash = np.zeros(n_a) if elastic is None else elastic.cash
+    if elastic is not None:
+        z = z + elastic.exposure
+        total_cost = total_cost + elastic.cost
     constraints = [
         z + upper_cost * total_cost <= (data.upper - data.target) * data.scale + slack + e_hi,
         z - lower_cost * total_cost >= (data.lower - data.target) * data.scale - slack - e_lo,
         b <= data.buy_cap + e_buy,
         s <= data.sell_cap + e_sell,
         pairs_to_accounts @ (b + pair_cost) - pairs_to_accounts @ (lots_to_pairs @ s)
-        <= data.cash + data.flow - data.reserve + e_cash,
+        + overlay_cash <= data.cash + data.flow - data.reserve + e_cash,
     ]
     if np.isfinite(data.turnover_cap):
         constraints.append(cp.sum(gross) <= data.turnover_cap + e_turn)
@@ -60,6 +67,9 @@ def diagnose(data: ProblemData) -> InfeasibleError:
     # lot is relaxed only up to its quantity.
     constraints.append(s <= data.lot_weight)
     total = cp.sum(e_hi + e_lo) + cp.sum(e_cash) + cp.sum(e_buy) + cp.sum(e_sell) + e_turn
+    if elastic is not None:
+        constraints += elastic.constraints
+        total = total + elastic.slack
     problem = cp.Problem(cp.Minimize(total), constraints)
     problem.solve(solver="CLARABEL")
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
@@ -77,6 +87,8 @@ def diagnose(data: ProblemData) -> InfeasibleError:
             conflicts.append(f"cash reserve of account {name!r}")
     if float(e_turn.value) > ELASTIC_TOLERANCE:
         conflicts.append(f"turnover cap ({data.turnover_cap:.4g})")
+    if elastic is not None:
+        conflicts.extend(elastic.conflicts(data, e_cash.value, ELASTIC_TOLERANCE))
     reasons: dict[str, None] = {}
     for side, values in (("buy", e_buy.value), ("sell", e_sell.value)):
         for n in np.flatnonzero(values > ELASTIC_TOLERANCE):
