@@ -89,7 +89,7 @@ def main() -> None:
           f"securities, {len(portfolio.lots)} lots, NAV {portfolio.nav_value:,.0f}")
     for model in ("linear", "exact"):
         policy = dataclasses.replace(base, tax=dataclasses.replace(base.tax, model=model))
-        cold, first = timed(portfolio, policy)
+        cold, _ = timed(portfolio, policy)
         warm, result = timed(moved, policy)
         times[model] = (cold, warm)
         notes = [n for n in result.diagnostics.notes if n.startswith("exact tax")]

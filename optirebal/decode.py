@@ -94,13 +94,15 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         contracts, change = decode_contracts(
             data, derivatives, zero, buy_shares * price[data.pair_security] / data.nav,
             sell_shares * price[lot_security] / data.nav,
-            _band_tolerance(data, buy_shares, sell_shares, price, unit))
+            _band_tolerance(data, (buy_shares > 0) | (buys > 0), (sell_shares > 0) | (sells > 0),
+                            price, unit))
     buy_shares = _repair_cash(data, buy_shares, sell_shares, price, unit, change)
     trades = Trades(
         buy_shares=buy_shares, sell_shares=sell_shares,
         buys=buy_shares * price[data.pair_security] / data.nav,
         sells=sell_shares * price[lot_security] / data.nav,
-        band_tolerance=_band_tolerance(data, buy_shares, sell_shares, price, unit),
+        band_tolerance=_band_tolerance(data, (buy_shares > 0) | (buys > 0),
+                                       (sell_shares > 0) | (sells > 0), price, unit),
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
@@ -143,13 +145,17 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
     raise DecodeError("could not repair the cash of accounts after rounding")
 
 
-def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
+def _band_tolerance(data: ProblemData, bought: np.ndarray, sold: np.ndarray,
                     price: np.ndarray, unit: np.ndarray) -> np.ndarray:
-    """Per class, the weight that rounding may move: one unit of every order loading on it."""
+    """Per class, the weight that rounding may move: one unit of every order loading on it.
+
+    ``bought`` (pairs) and ``sold`` (lots) mark the orders the program asked for or rounding
+    kept; an order rounded away to nothing still moved its class by up to one unit.
+    """
     lot_security = data.pair_security[data.lot_pair]
     traded = np.zeros(len(data.securities))
-    np.add.at(traded, data.pair_security[buy_shares > 0], 1)
-    np.add.at(traded, lot_security[sell_shares > 0], 1)
+    np.add.at(traded, data.pair_security[bought], 1)
+    np.add.at(traded, lot_security[sold], 1)
     unit_weight = traded * unit * price / data.nav
     tolerance = np.abs(data.exposure) @ unit_weight / data.scale
     return tolerance + 1e-6

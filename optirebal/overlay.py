@@ -54,6 +54,7 @@ cash).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -77,8 +78,11 @@ DERIVATIVE_DEFAULTS: Mapping[str, float] = {
     "contracts": 0.0,
     "premium": 0.0,
 }
-NO_CAP = 1e3
-"""Stand-in (weight) for an absent notional cap: 1,000 times the NAV never binds."""
+NO_CAP = 2.0
+"""Stand-in for an absent notional cap, in weights: twice the NAV, or twice the current position
+(per instrument; the sum of them for the gross cap) when that is more. Restoring an allocation
+never takes that much; a larger stand-in (1,000 x NAV) leaves the interior-point solver badly
+scaled."""
 
 
 # --- portfolio side: validation ----------------------------------------------------------------
@@ -258,8 +262,13 @@ class OverlayData:
     ----------
     instruments : list of str
     exposure : ndarray, classes x instruments
-        Per unit of notional, delta applied; the cash-class row (when cash is a class) is the
-        financing leg, minus the sum of the other rows.
+        Per unit of notional, delta applied: ``loadings x delta``.
+    loadings : ndarray, classes x instruments
+        Per unit of underlying notional, delta not applied; the cash-class row (when cash is a
+        class) is the financing leg, minus the sum of the other rows. Part of the structure.
+    delta : ndarray
+        Per instrument: 1 for futures and swaps, the option's delta (a program parameter, so a new
+        delta never recompiles).
     position : ndarray
         Current notional ``o0`` (weights, signed).
     contracts : ndarray
@@ -272,7 +281,7 @@ class OverlayData:
     bound_reason : list of str
         Why an instrument's bounds are tighter than its caps ("" when they are not).
     gross_cap : float
-        Cap on ``sum |o|`` (weights); :data:`NO_CAP` when there is none.
+        Cap on ``sum |o|`` (weights); the :data:`NO_CAP` stand-in when there is none.
     spread : ndarray
         Cost per unit of notional traded (fraction): ``half_spread_bps / 1e4``.
     carry : ndarray
@@ -292,6 +301,8 @@ class OverlayData:
     instruments: list[str]
     kind: np.ndarray
     exposure: np.ndarray
+    loadings: np.ndarray
+    delta: np.ndarray
     position: np.ndarray
     contracts: np.ndarray
     unit: np.ndarray
@@ -312,6 +323,13 @@ class OverlayData:
     def size(self) -> int:
         """Number of instruments."""
         return len(self.instruments)
+
+    @property
+    def structure(self) -> tuple[int, str]:
+        """What of the overlay shapes the program: the margin account and the loadings."""
+        digest = hashlib.blake2b(np.ascontiguousarray(self.loadings, dtype=np.float64).tobytes(),
+                                 digest_size=16).hexdigest()
+        return self.margin_account, digest
 
     def exposure_before(self) -> np.ndarray:
         """Class exposure (units of V) of the current positions, option value in the cash row."""
@@ -362,18 +380,22 @@ def build_overlay_data(portfolio: Portfolio, policy: Policy, classes: list[str],
         raise InputError(f"unknown account {ov.margin_account!r}; accounts are {accounts}",
                          field="overlay.margin_account")
     n_risky = len(portfolio.classes)
-    exposure = exposure_matrix(der, classes[:n_risky])
+    delta = der["delta"].to_numpy(dtype=float)
+    loadings = exposure_matrix(der, classes[:n_risky]) / delta
     has_cash = len(classes) > n_risky
     if has_cash:
-        exposure = np.vstack([exposure, -exposure.sum(axis=0, keepdims=True)])
+        loadings = np.vstack([loadings, -loadings.sum(axis=0, keepdims=True)])
+    exposure = loadings * delta
     price = der["price"].to_numpy(dtype=float)
     unit = price * der["multiplier"].to_numpy(dtype=float) / nav
     contracts = der["contracts"].to_numpy(dtype=float)
     position = contracts * unit
     margin = der["margin_rate"].to_numpy(dtype=float) + ov.variation_buffer
 
-    default_cap = NO_CAP if ov.max_instrument_notional is None else ov.max_instrument_notional
-    cap = np.array([ov.instrument_caps.get(d, default_cap) for d in instruments], dtype=float)
+    stand_in = np.maximum(NO_CAP, 2.0 * np.abs(position))
+    cap = np.array([ov.instrument_caps.get(d, stand_in[n] if ov.max_instrument_notional is None
+                                           else ov.max_instrument_notional)
+                    for n, d in enumerate(instruments)], dtype=float)
     lower, upper = -cap, cap.copy()
     reason = [""] * len(instruments)
 
@@ -411,11 +433,13 @@ def build_overlay_data(portfolio: Portfolio, policy: Policy, classes: list[str],
         elif f > 0:
             narrow(d, min(0.0, kept), max(0.0, kept),
                    f"migrate: shrink overlay by at least {f:.0%}")
-    gross_cap = NO_CAP if ov.max_gross_notional is None else ov.max_gross_notional
+    gross_cap = max(NO_CAP, 2.0 * float(np.abs(position).sum())) \
+        if ov.max_gross_notional is None else ov.max_gross_notional
     premium = np.where(der["kind"].to_numpy() == "option",
                        der["premium"].to_numpy(dtype=float) / price, 0.0)
     return OverlayData(
         instruments=instruments, kind=der["kind"].to_numpy(), exposure=exposure,
+        loadings=loadings, delta=delta,
         position=position, contracts=contracts, unit=unit, lower=lower, upper=upper,
         bound_reason=reason, gross_cap=float(gross_cap),
         spread=der["half_spread_bps"].to_numpy(dtype=float) / 1e4,

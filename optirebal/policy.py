@@ -143,6 +143,10 @@ class _FrozenDict(dict):  # type: ignore[type-arg]
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[type, tuple[dict]]:  # type: ignore[override,type-arg]
+        # pickle (process pools, Dask) rebuilds from a plain dict instead of __setitem__
+        return (type(self), (dict(self),))
+
     def __repr__(self) -> str:
         return repr(dict(self))
 

@@ -32,7 +32,6 @@ from optirebal.program.solve import (
     Infeasible,
     Solution,
     post_trade_weights,
-    solve_program,
     trade_costs,
 )
 from optirebal.result import Diagnostics, Result
@@ -68,8 +67,8 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
     if not _triggered(data):
         zeros = (np.zeros(data.n_pairs), np.zeros(len(data.lot_ids)))
         trades = Trades(zeros[0], zeros[1], zeros[0], zeros[1], np.zeros(len(data.classes)))
-        notes = ("every class is inside its trigger band and no cash must move: no trade",)
-        diag = Diagnostics(None, "not triggered", None, 0.0, 0.0, False, 0.0, notes=notes)
+        quiet = "every class is inside its trigger band and no cash must move: no trade"
+        diag = Diagnostics(None, "not triggered", None, 0.0, 0.0, False, 0.0, notes=(quiet,))
         return build_result(data, trades, diag, 0.0)
 
     cache_hit = compiled_program(data)[1]
@@ -90,6 +89,13 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
             solution = solve_tax_program(program_for, current, region_log)
         except Infeasible:
             raise diagnose(current) from None
+        except SolverError as failure:
+            # a solver can call an infeasible program "optimal" and return garbage (the numpy
+            # check refuses it); the elastic program tells whether the policy is infeasible
+            verdict = diagnose(current)
+            if verdict.conflicts:
+                raise verdict from failure
+            raise
         compile_seconds += solution.compile_seconds
         solve_seconds += solution.solve_seconds
         solves += 1
@@ -273,6 +279,13 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
         {"before": w_before, "after": w_after, "target": data.target, "lower": data.lower,
          "upper": data.upper, "outside": outside},
         index=pd.Index(data.classes, name="class"))
+
+    breached = [f"{name!r} by {gap * 1e4:.2f} bp" for name, gap in zip(data.classes, outside,
+                                                                        strict=True) if gap > 1e-6]
+    if breached:
+        diagnostics = dataclasses.replace(diagnostics, notes=diagnostics.notes + (
+            f"classes outside their bands after rounding and costs: {', '.join(breached)} "
+            "(decode allows one lot-size unit per order; see weights['outside'])",))
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)

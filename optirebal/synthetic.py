@@ -276,25 +276,24 @@ def synthetic_frame(data: ProblemData, contracts: np.ndarray | None,
         return None
     nav = data.nav
     after = ov.contracts.copy() if contracts is None else contracts
-    u = after * ov.unit - ov.position
+    u = after * ov.unit - ov.position if change is None else change
     wanted = ov.position + (u if solution is None else solution)
     der = data.portfolio.derivatives
     costs = overlay_costs(data, u)
-    frame = pd.DataFrame({
+    exposure = ov.exposure * (after * ov.unit * nav)
+    columns: dict[str, object] = {
         "kind": ov.kind, "contracts_before": ov.contracts, "contracts": after - ov.contracts,
         "contracts_after": after, "price": der["price"].to_numpy(dtype=float),
         "multiplier": der["multiplier"].to_numpy(dtype=float), "notional": u * nav,
         "notional_after": after * ov.unit * nav,
         "residual_notional": (wanted - after * ov.unit) * nav,
-    }, index=pd.Index(ov.instruments, name="instrument"))
-    exposure = ov.exposure * (after * ov.unit * nav)
-    for k, name in enumerate(data.classes):
-        frame[f"{EXPOSURE_PREFIX}{name}"] = exposure[k]
-    frame["margin"] = overlay_margin(data, u) * nav
-    frame["spread_cost"] = costs["derivative_spread"] * nav
-    frame["carry_cost"] = costs["carry"] * nav
-    frame["reason"] = [_contract_reason(data, d, frame["contracts"].iloc[d])
-                       for d in range(ov.size)]
+        **{f"{EXPOSURE_PREFIX}{name}": exposure[k] for k, name in enumerate(data.classes)},
+        "margin": overlay_margin(data, u) * nav,
+        "spread_cost": costs["derivative_spread"] * nav,
+        "carry_cost": costs["carry"] * nav,
+        "reason": [_contract_reason(data, d, after[d] - ov.contracts[d]) for d in range(ov.size)],
+    }
+    frame = pd.DataFrame(columns, index=pd.Index(ov.instruments, name="instrument"))
     keep = (frame["contracts_before"] != 0) | (frame["contracts_after"] != 0)
     return frame[keep]
 

@@ -12,6 +12,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import AS_OF, multi_asset
 
 import optirebal as orb
 from optirebal.program.compile import _CACHE, compiled_program
@@ -20,8 +21,6 @@ from optirebal.program.solve import Infeasible, solve_program
 from optirebal.tax.exact import solve_tax_program
 from optirebal.tax.netting import TaxRates, exact_tax
 from optirebal.tax.program import region_data
-
-from conftest import AS_OF, multi_asset
 
 NO_IMPACT = orb.Costs(impact="none")
 LONG_AGO = "2020-01-02"

@@ -379,7 +379,7 @@ def test_history_sells_more_than_was_held_names_the_row() -> None:
     rows = [{**BUY, "security": "ALT", "date": "2026-11-01", "shares": -20, "cost_basis": 900.0},
             {**BUY, "security": "ALT", "date": "2026-11-02", "shares": 50},
             {**BUY, "security": "ALT", "date": "2026-11-03", "shares": -30, "cost_basis": 9.0}]
-    with pytest.raises(orb.InputError, match="sells 20 shares of 'ALT'.*only 0") as info:
+    with pytest.raises(orb.InputError, match=r"sells 20 shares of 'ALT'.*only 0") as info:
         _with(history=rows)
     assert info.value.row == 0
 

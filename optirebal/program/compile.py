@@ -94,10 +94,15 @@ class CompiledProgram:
         p["lower_cost"].value = lower_cost
         p["slack_cap"].value = SOFT_SLACK_CAP if data.soft_bands else 0.0
         p["band_penalty"].value = data.band_penalty
-        pair_cost = data.linear_cost[data.pair_security]
+        pair_cost = _without_negligible(data.linear_cost[data.pair_security])
         p["linear_cost"].value = pair_cost
         if "impact_cost" in p:
-            p["impact_cost"].value = data.impact_cost[data.pair_security]
+            p["impact_cost"].value = _without_negligible(data.impact_cost[data.pair_security])
+        if "impact_bound" in p:
+            # no pair trades more than its buy cap plus its lots: an upper end for the epigraph
+            most = data.buy_cap + np.bincount(data.lot_pair, weights=data.sell_cap,
+                                              minlength=data.n_pairs)
+            p["impact_bound"].value = most**1.5 + 1.0
         p["tax_rate"].value = data.tax_rate
         p["buy_counterflow"].value = data.buy_counterflow
         p["sell_counterflow"].value = data.sell_counterflow
@@ -111,6 +116,16 @@ class CompiledProgram:
             bind_overlay(p, data)
         if data.tax is not None:
             bind_tax(p, data)
+
+
+NEGLIGIBLE_COST = 1e-12
+"""Cost coefficients (fraction of NAV per unit weight) below this are set to zero in the program:
+they change no decision, and values near the floating-point floor (a daily volatility of 1e-300)
+wreck the solver's scaling."""
+
+
+def _without_negligible(coefficients: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(coefficients) < NEGLIGIBLE_COST, 0.0, coefficients)
 
 
 def band_cost_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +187,9 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
     if data.impact_model != "none":
         par["impact_cost"] = cp.Parameter(n_p, nonneg=True, name="impact_cost")
         shape, impact_cones = _impact_shape(gross, data.impact_model, cone)
+        if impact_cones:
+            par["impact_bound"] = cp.Parameter(n_p, nonneg=True, name="impact_bound")
+            impact_cones.append(shape <= par["impact_bound"])
         impact = cp.multiply(par["impact_cost"], shape)
         objective.append(cp.sum(impact))
         account_cost = account_cost + impact
@@ -225,7 +243,9 @@ def _impact_shape(gross: cp.Expression, model: str,
 
     For Clarabel the 3/2 power is the epigraph ``t^{2/3} 1^{1/3} >= |g|``: one 3-D power cone
     per pair. (cvxpy's ``power(g, 1.5)`` spends two cones per pair, and with most pairs untraded,
-    at the cones' apex, Clarabel then stalls short of its tolerances.) ECOS takes the
+    at the cones' apex, Clarabel then stalls short of its tolerances.) The caller bounds ``t``
+    above: where a pair's impact coefficient is zero nothing else does, and an unbounded optimal
+    face drives an interior-point solver to huge, inaccurate iterates. ECOS takes the
     second-order-cone representation.
     """
     if model == "quadratic":

@@ -107,7 +107,7 @@ class ProblemData:
         return (len(self.accounts), len(self.securities), len(self.lot_ids), len(self.classes),
                 self.factor.shape[1], self.impact_model, digest.hexdigest(),
                 0 if self.overlay is None else self.overlay.size,
-                None if self.overlay is None else self.overlay.margin_account,
+                None if self.overlay is None else self.overlay.structure,
                 None if self.tax is None else self.tax.structure)
 
     def security_trades(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:

@@ -49,11 +49,11 @@ def overlay_terms(data: ProblemData, tie_break: float) -> OverlayTerms:
     """Build the overlay's variables, parameters and terms for ``data``'s structure."""
     ov = data.overlay
     assert ov is not None
-    n_d, n_k, n_a = ov.size, len(data.classes), len(data.accounts)
+    n_d, n_a = ov.size, len(data.accounts)
     u = cp.Variable(n_d, name="derivatives")
     a = cp.Variable(n_d, nonneg=True, name="derivative_gross")
     par = {
-        "overlay_exposure": cp.Parameter((n_k, n_d), name="overlay_exposure"),
+        "overlay_delta": cp.Parameter(n_d, name="overlay_delta"),
         "overlay_position": cp.Parameter(n_d, name="overlay_position"),
         "overlay_lower": cp.Parameter(n_d, name="overlay_lower"),
         "overlay_upper": cp.Parameter(n_d, name="overlay_upper"),
@@ -71,7 +71,11 @@ def overlay_terms(data: ProblemData, tie_break: float) -> OverlayTerms:
     selector = sp.csr_matrix((np.ones(1), ([ov.margin_account], [0])), shape=(n_a, 1))
     cash = spread + par["overlay_premium"] @ u + par["overlay_margin"] @ a
     return OverlayTerms(
-        change=u, parameters=par, exposure=par["overlay_exposure"] @ u, immediate_cost=spread,
+        # D u = L (delta o u): the loadings L are structure (a constant), the deltas parameters;
+        # a dense parameter matrix D would cost cvxpy seconds of compilation
+        change=u, parameters=par,
+        exposure=sp.csr_matrix(ov.loadings) @ cp.multiply(par["overlay_delta"], u),
+        immediate_cost=spread,
         account_cash=selector @ cp.reshape(cash, (1,), order="F"),
         objective=[spread, par["overlay_carry"] @ a,
                    # beta o = beta u + beta o0: parameter times variable only, so DPP
@@ -87,7 +91,7 @@ def bind_overlay(parameters: dict[str, cp.Parameter], data: ProblemData) -> None
     ov = data.overlay
     assert ov is not None
     p = parameters
-    p["overlay_exposure"].value = ov.exposure
+    p["overlay_delta"].value = ov.delta
     p["overlay_position"].value = ov.position
     p["overlay_lower"].value = ov.lower
     p["overlay_upper"].value = ov.upper

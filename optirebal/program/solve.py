@@ -18,13 +18,13 @@ import numpy as np
 from optirebal.errors import SolverError
 from optirebal.program.compile import OBJECTIVE_SCALE, CompiledProgram
 from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
-from optirebal.tax.program import residuals as tax_residuals
 from optirebal.program.overlay import (
     overlay_cash,
     overlay_exposure,
     overlay_immediate_cost,
     overlay_residual,
 )
+from optirebal.tax.program import residuals as tax_residuals
 
 TOLERANCE = {"CLARABEL": 1e-7, "ECOS": 1e-7, "OSQP": 1e-5}
 """Per-solver tolerance on weights: constraint residuals and the size below which a trade is zero."""

@@ -284,15 +284,17 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     # rule 1: replacement shares around today (other recent lots, scheduled buys)
     soon: dict[str, list[str]] = {}
     if scheduled is not None:
-        for row in scheduled.itertuples():
-            day = pd.Timestamp(row.date).date()
+        for date, account, security, count in zip(
+                scheduled["date"], scheduled["account"], scheduled["security"],
+                scheduled["shares"], strict=True):
+            day = pd.Timestamp(date).date()
             if day <= as_of + window:
-                where = "IRA/Roth" if kind[row.account] != "taxable" else "taxable"
-                soon.setdefault(group_of[row.security], []).append(
-                    f"{row.shares:g} {row.security} scheduled {day} in {row.account} ({where})")
+                where = "IRA/Roth" if kind[account] != "taxable" else "taxable"
+                soon.setdefault(str(group_of[security]), []).append(
+                    f"{count:g} {security} scheduled {day} in {account} ({where})")
     washed = np.zeros(len(lots), dtype=bool)
     reasons: dict[int, str] = {}
-    for n in np.flatnonzero(loss):
+    for n in map(int, np.flatnonzero(loss)):
         g = lot_group[n]
         others = np.flatnonzero(recent & (lot_group == g))
         others = others[others != n]
@@ -336,11 +338,11 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
             end = days[n] + window
             if open_shares > _EPS and end >= as_of:
                 free = end + dt.timedelta(days=1)
-                why = (f"wash sale: group {g!r} sold at a loss on {days[n]} "
-                       f"({history['security'].iloc[n]} in {history['account'].iloc[n]}); "
-                       f"no buys until {free}")
+                block = (f"wash sale: group {g!r} sold at a loss on {days[n]} "
+                         f"({history['security'].iloc[n]} in {history['account'].iloc[n]}); "
+                         f"no buys until {free}")
                 if g not in blocked or blocked[g][0] < free:
-                    blocked[g] = (free, why)
+                    blocked[g] = (free, block)
                 for text in soon.get(g, []):
                     notes.append(f"wash sale: {text} washes the open loss of group {g!r} sold "
                                  f"{days[n]}")

@@ -157,8 +157,9 @@ def with_tax(data: ProblemData) -> ProblemData:
     """Problem data with the tax model, wash-sale exclusions and harvest mode applied.
 
     Sets the per-lot ``tax_rate`` (tax plus short-term penalty, per unit of lot sold, fraction
-    of NAV; a harvested loss counted at ``1 - harvest_discount`` of its amount), caps buys of groups blocked by a recent loss sale, caps sells
-    of wash-sale loss lots under ``wash_sale_lots = "no_sell"``, the caps of ``harvest_only``,
+    of NAV; a harvested loss counted at ``1 - harvest_discount`` of its amount), caps buys of
+    groups blocked by a recent loss sale, caps sells of wash-sale loss lots under
+    ``wash_sale_lots = "no_sell"``, the caps of ``harvest_only``,
     the swap cost of substitutes, and the :class:`TaxData` of the exact model and the budget.
     With the ``linear`` model, no budget and no exclusions the data is unchanged.
     """
@@ -211,8 +212,7 @@ def with_tax(data: ProblemData) -> ProblemData:
             substitute[data.pair_security]
 
     notes = list(exc.notes)
-    for name, (_, why) in exc.blocked.items():
-        notes.append(why)
+    notes += [why for _, why in exc.blocked.values()]
     kinds = pf.accounts["type"]
     free = sorted({a for a in pf.lots["account"] if kinds[a] != "taxable"})
     if free and tax.model != "none":
