@@ -78,7 +78,7 @@ def band_excess(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     :meth:`optirebal.program.compile.CompiledProgram.bind`); soft-band slack subtracted.
     """
     upper_cost, lower_cost = band_cost_weights(data)
-    cost = float(sum(trade_costs(data, buys, sells).values()).sum()) \
+    cost = float(np.sum([v.sum() for v in trade_costs(data, buys, sells).values()])) \
         + overlay_immediate_cost(data, change)
     dev = data.deviation(buys, sells, change)
     over = np.maximum(dev + upper_cost * cost - (data.upper - data.target) * data.scale,
@@ -229,12 +229,12 @@ def overlay_cash_frame(data: ProblemData, cash: pd.DataFrame,
     u = np.zeros(ov.size) if change is None else change
     nav = data.nav
     out = cash.copy()
-    account = data.accounts[ov.margin_account]
-    out.loc[account, "traded"] -= float(ov.premium @ u) * nav
-    out.loc[account, "costs"] += float(overlay_costs(data, u)["derivative_spread"].sum()) * nav
+    here = np.arange(len(out)) == ov.margin_account
+    out["traded"] = out["traded"].to_numpy(dtype=float) - here * float(ov.premium @ u) * nav
+    out["costs"] = out["costs"].to_numpy(dtype=float) \
+        + here * float(overlay_costs(data, u)["derivative_spread"].sum()) * nav
     out["after"] = out["before"] + out["flow"] + out["traded"] - out["costs"]
-    out["margin"] = 0.0
-    out.loc[account, "margin"] = float(overlay_margin(data, u).sum()) * nav
+    out["margin"] = here * float(overlay_margin(data, u).sum()) * nav
     return out
 
 
@@ -250,7 +250,7 @@ def with_basis_risk(data: ProblemData, tracking: pd.Series, trades: Trades) -> p
     if ov is None or not (ov.basis_variance > 0).any():
         return tracking
     u = np.zeros(ov.size) if trades.derivatives is None else trades.derivatives
-    paid = float(sum(trade_costs(data, trades.buys, trades.sells).values()).sum())
+    paid = float(np.sum([v.sum() for v in trade_costs(data, trades.buys, trades.sells).values()]))
     after_scale = data.scale - paid - overlay_immediate_cost(data, u)
     out = tracking.copy()
     for key, o, s in (("before", ov.position, data.scale), ("after", ov.position + u,
@@ -279,6 +279,7 @@ def synthetic_frame(data: ProblemData, contracts: np.ndarray | None,
     u = after * ov.unit - ov.position if change is None else change
     wanted = ov.position + (u if solution is None else solution)
     der = data.portfolio.derivatives
+    assert der is not None
     costs = overlay_costs(data, u)
     exposure = ov.exposure * (after * ov.unit * nav)
     columns: dict[str, object] = {

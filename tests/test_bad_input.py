@@ -583,3 +583,15 @@ def test_solve_never_mutates_its_inputs(case: str) -> None:
     assert portfolio.as_of == as_of
     assert _snapshot_policy(policy) == policy_before
     assert policy == policy_copy and hash(policy) == hash(policy_copy)
+
+
+def test_policy_survives_pickle_for_process_pools() -> None:
+    import pickle
+
+    policy = orb.Policy({"equity": 0.5, "bonds": 0.5},
+                        class_bands={"equity": orb.Band.range(0.4, 0.6)},
+                        restrictions=orb.Restrictions(no_buy=("AAA",)))
+    again = pickle.loads(pickle.dumps(policy))
+    assert again == policy and hash(again) == hash(policy)
+    with pytest.raises(TypeError):
+        again.targets["equity"] = 1.0  # still frozen

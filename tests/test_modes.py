@@ -420,6 +420,93 @@ def test_multi_asset_weights_do_not_depend_on_nav(factor: float) -> None:
     # per security (the split of a buy between two accounts with cash is not unique)
     mine = result.orders.groupby("security")["value"].sum() / result.nav
     theirs = reference.orders.groupby("security")["value"].sum() / reference.nav
-    pd.testing.assert_series_equal(mine, theirs, atol=1e-6, check_exact=False)
+    pd.testing.assert_series_equal(mine, theirs, atol=1e-5, check_exact=False)
     assert set(map(tuple, result.orders[["account", "security", "side"]].to_numpy())) == \
         set(map(tuple, reference.orders[["account", "security", "side"]].to_numpy()))
+
+
+# --- known decode and program bugs (reproducers) ----------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="decode rounds sells to the nearest lot: a sale the "
+                   "withdrawal needs (41 shares, lot 100) rounds to 0 and _repair_cash, which "
+                   "can only cut buys, raises DecodeError")
+def test_a_sale_the_withdrawal_needs_is_not_rounded_away() -> None:
+    # 2,196 shares at 1.10 (lot 100) and 45.36 of cash; 90.72 goes out: sell at least 41.2
+    # shares, which in round lots is 100
+    portfolio = stock_and_cash(price=1.1, shares=2196.0, cash=45.36, lot_size=100) \
+        .with_accounts(flow={"fund": -90.72})
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.4), risk_aversion=0.0,
+                        costs=NO_IMPACT)
+    result = orb.solve(portfolio, policy)
+    assert result.orders["shares"].tolist() == [-100.0]
+    assert result.cash.loc["fund", "after"] >= 0.0
+
+
+@pytest.mark.xfail(strict=True, reason="decode sells a whole position smaller than half a lot "
+                   "whenever the solver leaves noise above TOLERANCE on it, even while the same "
+                   "pair buys; orders then stop being lot multiples and apply_trades double counts "
+                   "the sale (lots_sold is gross, orders are net)")
+def test_solver_noise_does_not_sell_an_odd_lot() -> None:
+    from optirebal.decode import decode
+    from optirebal.program.data import build_problem_data
+
+    # 32 shares at 1.00 (lot 100) and 99,968 of cash; the program buys half the NAV and leaves
+    # a sale of 2e-7 of NAV (0.02 shares, just above Clarabel's zero of 1e-7) on the odd lot
+    portfolio = stock_and_cash(price=1.0, shares=32.0, cash=99_968.0, lot_size=100)
+    policy = orb.Policy({"equity": 0.5, "cash": 0.5}, band=orb.Band.absolute(0.2),
+                        costs=NO_IMPACT)
+    data = build_problem_data(portfolio, policy)
+    trades = decode(data, np.array([0.5]), np.array([2e-7]), "CLARABEL")
+    assert trades.buy_shares.tolist() == [50_000.0]
+    assert trades.sell_shares.tolist() == [0.0]
+
+
+@pytest.mark.xfail(strict=True, reason="_repair_cash cuts a whole round lot (25% of NAV) off the "
+                   "buy that rounding left 0.1% short of cash, instead of selling a little more "
+                   "of the fractional security; the band breach passes as rounding tolerance")
+def test_round_lot_buy_is_funded_not_cut() -> None:
+    # 100,000 of a fractional fund (class c0) and no cash; c1 is one round-lot stock at 250:
+    # 50/50 means about 200 shares (50,000), funded by selling about 50,000 of the fund
+    sec = pd.DataFrame({"security": ["FUND", "STK"], "price": [1.0, 250.0],
+                        "asset_class": ["c0", "c1"], "lot_size": [0, 100],
+                        "half_spread_bps": [5.0, 5.0]})
+    acc = pd.DataFrame({"account": ["A"], "type": ["tax_exempt"], "cash": [0.0]})
+    lots = pd.DataFrame({"lot": ["L"], "account": ["A"], "security": ["FUND"],
+                         "quantity": [100_000.0], "cost_basis": [100_000.0],
+                         "acquired": ["2020-01-02"]})
+    cov = pd.DataFrame(np.eye(2) * 0.04, index=["c0", "c1"], columns=["c0", "c1"])
+    portfolio = orb.Portfolio.from_frames(sec, acc, lots, as_of=AS_OF, risk=cov)
+    policy = orb.Policy({"c0": 0.5, "c1": 0.5}, band=orb.Band.absolute(0.05), costs=NO_IMPACT)
+    result = orb.solve(portfolio, policy)
+    assert traded_value(result, "STK") == pytest.approx(50_000.0)
+    assert (result.weights["outside"] == 0.0).all()
+
+
+@pytest.mark.xfail(strict=True, reason="decode's band tolerance counts only rounded orders on a "
+                   "class, but rounding another class's order changes the costs and so the "
+                   "post-cost weight of a fractional class: DecodeError 6e-06 outside")
+def test_rounding_elsewhere_does_not_fail_a_fractional_class() -> None:
+    sec = pd.DataFrame({"security": ["FUND", "STK"], "price": [1.0, 282.016444],
+                        "asset_class": ["c0", "c1"], "lot_size": [0, 1],
+                        "half_spread_bps": [20.0, 20.0]})
+    acc = pd.DataFrame({"account": ["A"], "type": ["taxable"], "cash": [0.0]})
+    lots = pd.DataFrame({"lot": ["L0", "L1"], "account": ["A", "A"], "security": ["FUND"] * 2,
+                         "quantity": [2911.0, 240.0], "cost_basis": [1455.5, 139.0],
+                         "acquired": ["2020-01-02", "2020-01-02"]})
+    cov = pd.DataFrame(np.eye(2) * 0.04, index=["c0", "c1"], columns=["c0", "c1"])
+    portfolio = orb.Portfolio.from_frames(sec, acc, lots, as_of=AS_OF, risk=cov)
+    policy = orb.Policy({"c0": 0.3, "c1": 0.1, "cash": 0.6}, band=orb.Band.absolute(0.02),
+                        costs=NO_IMPACT)
+    result = orb.solve(portfolio, policy)
+    assert result.orders.set_index("security").loc["STK", "shares"] == 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="compile.bind sets the 'no cap' turnover bound to "
+                   "2 (accounts + 1) x scale: a withdrawal of 90% of NAV makes scale 0.1 and the "
+                   "bound 0.4 < the 0.54 that must be sold; the elastic diagnosis does not relax "
+                   "that bound, so the error names no constraint")
+def test_a_large_withdrawal_is_feasible() -> None:
+    # NAV 100, 90 goes out: post-flow NAV 10 with target 6 of stock: sell 54
+    portfolio = stock_and_cash().with_accounts(flow={"fund": -90.0})
+    result = orb.solve(portfolio, orb.Policy(TARGETS, risk_aversion=STEEP, costs=NO_IMPACT))
+    assert traded_value(result) == pytest.approx(-54.0, abs=NOISE)

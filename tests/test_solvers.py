@@ -295,3 +295,24 @@ def test_chain_order_is_respected() -> None:
     result = orb.solve(portfolio, chained(FALLBACK_POLICY, "OSQP", "ECOS"))
     assert result.diagnostics.attempts[0] == ("OSQP", "optimal")
     assert result.diagnostics.solver == "OSQP"
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_barely_infeasible_program_is_diagnosed() -> None:
+    # all 29,833 of NAV in c1; to_target asks for 1/3, 1/2, 1/6 with no cash class, so cash must
+    # end at exactly zero, yet buying c0 costs a little impact (3e-6 of NAV): an infeasibility
+    # below the solvers' tolerances, once answered "optimal" with a residual of 1e13
+    sec = pd.DataFrame({"security": ["S0", "S1", "S2"], "price": [307.7, 298.327414, 57.77],
+                        "asset_class": ["c0", "c1", "c2"], "daily_volatility": [0.01, 0.0, 0.0],
+                        "daily_traded_value": [1e10, np.inf, np.inf]})
+    acc = pd.DataFrame({"account": ["A"], "type": ["taxable"], "cash": [0.0]})
+    lots = pd.DataFrame({"lot": ["L"], "account": ["A"], "security": ["S1"],
+                         "quantity": [100.0], "cost_basis": [31_000.0],
+                         "acquired": ["2025-08-29"]})
+    cov = pd.DataFrame(np.eye(3) * 0.0004, index=["c0", "c1", "c2"], columns=["c0", "c1", "c2"])
+    portfolio = orb.Portfolio.from_frames(sec, acc, lots, as_of=AS_OF, risk=cov)
+    policy = orb.Policy({"c0": 1 / 3, "c1": 0.5, "c2": 1 / 6}, mode="to_target",
+                        costs=orb.Costs(impact="power"))
+    with pytest.raises(orb.InfeasibleError) as info:
+        orb.solve(portfolio, policy)
+    assert info.value.conflicts

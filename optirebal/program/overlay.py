@@ -183,9 +183,10 @@ class OverlayElastic:
         """Names of the overlay constraints that must give, for the :class:`InfeasibleError`."""
         ov = data.overlay
         assert ov is not None
+        bound = np.asarray(self.bound_slack.value, dtype=float)
         out = [f"overlay bounds of {name!r} ({ov.bound_reason[d] or 'notional cap'})"
-               for d, name in enumerate(ov.instruments) if self.bound_slack.value[d] > tolerance]
-        if float(self.gross_slack.value) > tolerance:
+               for d, name in enumerate(ov.instruments) if bound[d] > tolerance]
+        if float(np.asarray(self.gross_slack.value, dtype=float)) > tolerance:
             out.append(f"overlay gross notional cap ({ov.gross_cap:.4g})")
         if cash_slack[ov.margin_account] > tolerance and (ov.margin > 0).any():
             out.append(f"overlay margin in account {data.accounts[ov.margin_account]!r}")

@@ -276,9 +276,10 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     lot_group = lots["security"].map(group_of).to_numpy()
     lot_taxable = (lots["account"].map(kind) == "taxable").to_numpy()
     basis = lots["cost_basis"].to_numpy(dtype=float)
-    acquired = np.array([pd.Timestamp(d).date() for d in lots["acquired"]], dtype=object)
+    stamps = pd.to_datetime(lots["acquired"])
+    acquired = stamps.dt.date.to_numpy()
     loss = lot_taxable & (lot_value < basis)
-    recent = np.array([as_of - window <= d <= as_of for d in acquired], dtype=bool)
+    recent = ((stamps >= pd.Timestamp(as_of - window)) & (stamps <= pd.Timestamp(as_of))).to_numpy()
     notes: list[str] = []
 
     # rule 1: replacement shares around today (other recent lots, scheduled buys)
@@ -294,7 +295,8 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
                     f"{count:g} {security} scheduled {day} in {account} ({where})")
     washed = np.zeros(len(lots), dtype=bool)
     reasons: dict[int, str] = {}
-    for n in map(int, np.flatnonzero(loss)):
+    replaced = set(lot_group[recent]) | set(soon)  # groups with any replacement candidate
+    for n in map(int, np.flatnonzero(loss & np.isin(lot_group, list(replaced)))):
         g = lot_group[n]
         others = np.flatnonzero(recent & (lot_group == g))
         others = others[others != n]

@@ -214,7 +214,7 @@ def with_tax(data: ProblemData) -> ProblemData:
     notes = list(exc.notes)
     notes += [why for _, why in exc.blocked.values()]
     kinds = pf.accounts["type"]
-    free = sorted({a for a in pf.lots["account"] if kinds[a] != "taxable"})
+    free = sorted(a for a in pf.lots["account"].unique() if kinds[a] != "taxable")
     if free and tax.model != "none":
         notes.append(f"lots in tax-free accounts ({', '.join(free)}) carry cost basis and "
                      "acquisition dates: accepted, tax ignored there")

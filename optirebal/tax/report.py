@@ -68,13 +68,23 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     if not loss.any():
         return empty
     groups = set(sec["group"].reindex(lots["security"].iloc[sold[loss]]))
+    # only a group with a purchase within 30 days of today can wash a loss: lots acquired in the
+    # last 30 days, today's buys, scheduled buys (the ledger then decides, share for share)
+    today = pd.Timestamp(pf.as_of)
+    recent = pd.to_datetime(lots["acquired"]) >= today - pd.Timedelta(days=30)
+    replacing = set(sec["group"].reindex(lots["security"][recent.to_numpy()]))
+    replacing |= set(sec["group"].to_numpy()[data.pair_security[buy_shares > 0]])
+    if pf.scheduled is not None:
+        replacing |= set(pf.scheduled["security"].map(sec["group"]))
+    groups &= replacing
+    if not groups:
+        return empty
     in_group = lots["security"].map(sec["group"]).isin(groups).to_numpy()
     held = lots[in_group].sort_values("acquired", kind="stable")
     rows = pd.DataFrame({
         "date": pd.to_datetime(held["acquired"]), "account": held["account"],
         "security": held["security"], "shares": held["quantity"],
         "price": held["cost_basis"] / held["quantity"], "lot_id": held.index})
-    today = pd.Timestamp(pf.as_of)
     mine = sold[in_group[sold]]
     sells = pd.DataFrame({"date": today, "account": lots["account"].iloc[mine].to_numpy(),
                           "security": lots["security"].iloc[mine].to_numpy(),
