@@ -34,7 +34,8 @@ from optirebal.risk import RiskModel
 
 __all__ = [
     "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
-    "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio", "Restrictions",
-    "Result", "RiskModel", "SolverError", "SolverOptions", "Tax", "apply_trades", "clear_cache", "load", "solve",
+    "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
+    "Restrictions", "Result", "RiskModel", "SolverError", "SolverOptions", "Tax", "apply_trades",
+    "clear_cache", "load", "solve",
 ]
 __version__ = "0.1.0"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from optirebal.errors import DecodeError
-from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
 from optirebal.program.compile import band_cost_weights
+from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
 from optirebal.program.overlay import overlay_immediate_cost
-from optirebal.program.solve import TOLERANCE, cash_shortfall, trade_costs
+from optirebal.program.solve import TOLERANCE, cash_shortfall, pair_costs
 from optirebal.synthetic import contract_tolerance, decode_contracts, verify_contracts
 
 CASH_TOLERANCE = 1e-9
@@ -189,7 +189,7 @@ def verify(data: ProblemData, trades: Trades) -> None:
         raise DecodeError(f"account {a!r} ends {short.max() * data.nav:,.2f} below its reserve")
     # the bands as the program states them (post-cost on the binding side, see compile.bind)
     upper_cost, lower_cost = band_cost_weights(data)
-    cost = float(sum(trade_costs(data, trades.buys, trades.sells).values()).sum()) \
+    cost = float(pair_costs(data, trades.buys, trades.sells).sum()) \
         + overlay_immediate_cost(data, trades.derivatives)
     dev = data.deviation(trades.buys, trades.sells, trades.derivatives)
     slack = SOFT_SLACK_CAP if data.soft_bands else 0.0

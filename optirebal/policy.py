@@ -1,4 +1,4 @@
-"""`Policy`: targets, bands, mode, costs, tax, restrictions and solver choices, as frozen dataclasses.
+"""`Policy`: targets, bands, mode, costs, tax, restrictions and solver choices (frozen dataclasses).
 
 A policy is plain configuration: hashable, printable, its ``repr`` rebuilds it, and variants come
 from :func:`dataclasses.replace`. It holds no solver state. It loads from and dumps to TOML; an
@@ -112,8 +112,8 @@ class Costs:
     ----------
     impact
         ``"power"``: 3/2-power impact ``k sigma (V / ADV)^(1/2) |x|^(3/2)`` (Boyd et al. 2017);
-        ``"quadratic"``: ``k sigma (V / ADV)^(1/2) x^2 / sqrt(x_ref)``, equal to the power law at the
-        reference size ``x_ref = reference_participation * ADV / V``, for QP-only solvers;
+        ``"quadratic"``: ``k sigma (V / ADV)^(1/2) x^2 / sqrt(x_ref)``, equal to the power law
+        at the reference size ``x_ref = reference_participation * ADV / V``, for QP-only solvers;
         ``"none"``.
     impact_coefficient
         Default ``k`` (dimensionless) for securities without an ``impact_coefficient`` column.
@@ -132,7 +132,7 @@ class Costs:
             raise InputError("costs.reference_participation must be > 0")
 
 
-class _FrozenDict(dict):  # type: ignore[type-arg]
+class _FrozenDict(dict):
     """A dict that refuses changes and hashes by content, so a Policy stays hashable."""
 
     def __hash__(self) -> int:  # type: ignore[override]
@@ -143,7 +143,7 @@ class _FrozenDict(dict):  # type: ignore[type-arg]
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
 
-    def __reduce__(self) -> tuple[type, tuple[dict]]:  # type: ignore[override,type-arg]
+    def __reduce__(self) -> tuple[type, tuple[dict]]:
         # pickle (process pools, Dask) rebuilds from a plain dict instead of __setitem__
         return (type(self), (dict(self),))
 
@@ -411,7 +411,7 @@ class Policy:
     """
 
     targets: Mapping[str, float]
-    band: Band = Band.absolute(0.05)
+    band: Band = Band.absolute(0.05)  # noqa: RUF009 (a frozen, immutable default)
     class_bands: Mapping[str, Band] = field(default_factory=dict)
     trigger: Band | None = None
     class_triggers: Mapping[str, Band] = field(default_factory=dict)
@@ -546,7 +546,8 @@ _BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
 
 
 def _band_from(value: Any, key: str, file: str | None) -> Band:
-    """A band from ``{width}``, ``{width, kind = "relative"}``, ``{below, above}``, ``{lower, upper}``."""
+    """A band from ``{width}``, ``{width, kind = "relative"}``, ``{below, above}`` or
+    ``{lower, upper}``."""
     if isinstance(value, Band):
         return value
     if not isinstance(value, Mapping):

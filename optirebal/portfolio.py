@@ -263,7 +263,8 @@ class Portfolio:
 
     @property
     def nav_value(self) -> float:
-        """Pre-trade net asset value V: holdings, cash and option premiums, before flows (currency)."""
+        """Pre-trade net asset value V (currency): holdings, cash and option premiums, before
+        flows."""
         from optirebal.overlay import derivative_value
 
         return float(self.lot_values.sum()) + self.cash_value + derivative_value(self.derivatives)
@@ -285,7 +286,7 @@ def _as_date(value: object, field: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     try:
-        return pd.Timestamp(value).date()  # type: ignore[arg-type]
+        return pd.Timestamp(value).date()
     except (ValueError, TypeError):
         raise InputError(f"not a date: {value!r}", field=field) from None
 

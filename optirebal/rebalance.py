@@ -12,13 +12,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from optirebal.synthetic import (
-    overlay_cash_frame,
-    overlay_cost_values,
-    residual_note,
-    synthetic_frame,
-    with_basis_risk,
-)
 from optirebal.decode import Trades, decode, group_flows, wash_conflicts
 from optirebal.errors import InfeasibleError, SolverError
 from optirebal.policy import Policy
@@ -35,6 +28,13 @@ from optirebal.program.solve import (
     trade_costs,
 )
 from optirebal.result import Diagnostics, Result
+from optirebal.synthetic import (
+    overlay_cash_frame,
+    overlay_cost_values,
+    residual_note,
+    synthetic_frame,
+    with_basis_risk,
+)
 from optirebal.tax.exact import solve_tax_program
 from optirebal.tax.report import refine_reasons, tax_report
 
@@ -267,7 +267,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     nav = data.nav
     price = pf.securities["price"].to_numpy(dtype=float)
     costs = trade_costs(data, trades.buys, trades.sells)
-    pair_cost = sum(costs.values())
+    pair_cost = np.sum(list(costs.values()), axis=0)
     pair_sell_shares = np.bincount(data.lot_pair, weights=trades.sell_shares,
                                    minlength=data.n_pairs)
     net_shares = trades.buy_shares - pair_sell_shares
@@ -283,9 +283,9 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     breached = [f"{name!r} by {gap * 1e4:.2f} bp" for name, gap in zip(data.classes, outside,
                                                                         strict=True) if gap > 1e-6]
     if breached:
-        diagnostics = dataclasses.replace(diagnostics, notes=diagnostics.notes + (
-            f"classes outside their bands after rounding and costs: {', '.join(breached)} "
-            "(decode allows one lot-size unit per order; see weights['outside'])",))
+        breach = (f"classes outside their bands after rounding and costs: {', '.join(breached)} "
+                  "(decode allows one lot-size unit per order; see weights['outside'])")
+        diagnostics = dataclasses.replace(diagnostics, notes=(*diagnostics.notes, breach))
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)

@@ -23,7 +23,7 @@ from optirebal.program.overlay import (
     overlay_immediate_cost,
     overlay_margin,
 )
-from optirebal.program.solve import cash_shortfall, trade_costs
+from optirebal.program.solve import cash_shortfall, pair_costs
 
 if TYPE_CHECKING:
     from optirebal.decode import Trades
@@ -78,7 +78,7 @@ def band_excess(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     :meth:`optirebal.program.compile.CompiledProgram.bind`); soft-band slack subtracted.
     """
     upper_cost, lower_cost = band_cost_weights(data)
-    cost = float(np.sum([v.sum() for v in trade_costs(data, buys, sells).values()])) \
+    cost = float(pair_costs(data, buys, sells).sum()) \
         + overlay_immediate_cost(data, change)
     dev = data.deviation(buys, sells, change)
     over = np.maximum(dev + upper_cost * cost - (data.upper - data.target) * data.scale,
@@ -250,7 +250,7 @@ def with_basis_risk(data: ProblemData, tracking: pd.Series, trades: Trades) -> p
     if ov is None or not (ov.basis_variance > 0).any():
         return tracking
     u = np.zeros(ov.size) if trades.derivatives is None else trades.derivatives
-    paid = float(np.sum([v.sum() for v in trade_costs(data, trades.buys, trades.sells).values()]))
+    paid = float(pair_costs(data, trades.buys, trades.sells).sum())
     after_scale = data.scale - paid - overlay_immediate_cost(data, u)
     out = tracking.copy()
     for key, o, s in (("before", ov.position, data.scale), ("after", ov.position + u,

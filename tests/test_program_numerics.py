@@ -7,12 +7,11 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import AS_OF, multi_asset
 
 import optirebal as orb
 from optirebal.program.compile import CAP_FLOOR, compiled_program
 from optirebal.program.data import build_problem_data
-
-from conftest import AS_OF, multi_asset
 
 TARGETS = {"equity": 0.5, "bonds": 0.3, "real_estate": 0.18, "cash": 0.02}
 
@@ -97,7 +96,7 @@ def household_at_security_level(seed: int, n: int = 24) -> tuple[orb.Portfolio, 
                          "quantity": value / price[k],
                          "cost_basis": value * rng.uniform(0.7, 1.4),
                          "acquired": AS_OF - pd.Timedelta(days=int(rng.integers(30, 900)))})
-    loadings = pd.DataFrame(rng.normal(0, 0.2, (n, 3)) + [0.6, 0, 0], index=names)
+    loadings = pd.DataFrame(rng.normal(0, 0.2, (n, 3)) + np.array([0.6, 0.0, 0.0]), index=names)
     risk = orb.RiskModel.from_factors(loadings, pd.DataFrame(np.eye(3) * 0.02),
                                       pd.Series(rng.uniform(0.01, 0.05, n), index=names))
     portfolio = orb.Portfolio.from_frames(sec, acc, pd.DataFrame(rows), as_of=AS_OF, risk=risk)

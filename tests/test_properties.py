@@ -202,7 +202,7 @@ def check_lot_sizes(portfolio: orb.Portfolio, result: orb.Result) -> None:
 
 
 # the same fixed seed for both tests: they see the same 30 portfolios, on every run
-SEED = 2  # a seed whose 30 portfolios include the known DecodeErrors (see the xfail below)
+SEED = 7  # a seed whose 30 portfolios include the known DecodeErrors (see the xfail below)
 SETTINGS = settings(max_examples=30, deadline=None, database=None, print_blob=True,
                     phases=PHASES, suppress_health_check=[
                         HealthCheck.too_slow, HealthCheck.data_too_large,

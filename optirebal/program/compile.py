@@ -36,8 +36,8 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from optirebal.program.overlay import bind_overlay, overlay_terms
 from optirebal.program.data import SOFT_SLACK_CAP, TIE_BREAK, ProblemData, lot_aggregation
+from optirebal.program.overlay import bind_overlay, overlay_terms
 from optirebal.tax.program import bind as bind_tax
 from optirebal.tax.program import program_terms as tax_terms
 
@@ -209,7 +209,7 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
     constraints = [
         spent_cost <= total_cost,
         z == par["gap"] + traded_exposure,
-        # bands on post-cost weights: exact on the binding side (see bind), conservative on the other
+        # bands on post-cost weights: exact on the binding side (see bind), conservative otherwise
         z + par["upper_cost"] * total_cost <= par["upper_gap"] + over,
         z - par["lower_cost"] * total_cost >= par["lower_gap"] - under,
         over <= par["slack_cap"],
@@ -229,8 +229,9 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
         tax_objective, tax_constraints, named = tax_terms(data, s, par)
         objective += tax_objective
         constraints += tax_constraints
-    problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * sum(objective)), constraints)  # type: ignore[arg-type]
-    variables = {"total_cost": total_cost, "buys": b, "sells": s, "deviation": z, "over": over, "under": under}
+    problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * sum(objective)), constraints)
+    variables = {"total_cost": total_cost, "buys": b, "sells": s, "deviation": z, "over": over,
+                 "under": under}
     if synthetic is not None:
         variables["derivatives"] = synthetic.change
     return CompiledProgram(problem, variables, par, data.impact_model, threading.Lock(),

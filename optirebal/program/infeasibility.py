@@ -76,22 +76,23 @@ def diagnose(data: ProblemData) -> InfeasibleError:
         return InfeasibleError(
             "the rebalance is infeasible even with every policy constraint relaxed: the lots "
             "cannot cover the withdrawals and reserves", conflicts=("holdings and cash flows",))
+    hi, lo, cash = (np.asarray(v.value, dtype=float) for v in (e_hi, e_lo, e_cash))
     conflicts: list[str] = []
     for k, name in enumerate(data.classes):
-        if e_hi.value[k] > ELASTIC_TOLERANCE:
+        if hi[k] > ELASTIC_TOLERANCE:
             conflicts.append(f"band upper {name!r} ({data.upper[k]:.4g})")
-        if e_lo.value[k] > ELASTIC_TOLERANCE:
+        if lo[k] > ELASTIC_TOLERANCE:
             conflicts.append(f"band lower {name!r} ({data.lower[k]:.4g})")
     for a, name in enumerate(data.accounts):
-        if e_cash.value[a] > ELASTIC_TOLERANCE:
+        if cash[a] > ELASTIC_TOLERANCE:
             conflicts.append(f"cash reserve of account {name!r}")
-    if float(e_turn.value) > ELASTIC_TOLERANCE:
+    if float(np.asarray(e_turn.value)) > ELASTIC_TOLERANCE:
         conflicts.append(f"turnover cap ({data.turnover_cap:.4g})")
     if elastic is not None:
-        conflicts.extend(elastic.conflicts(data, e_cash.value, ELASTIC_TOLERANCE))
+        conflicts.extend(elastic.conflicts(data, cash, ELASTIC_TOLERANCE))
     reasons: dict[str, None] = {}
     for side, values in (("buy", e_buy.value), ("sell", e_sell.value)):
-        for n in np.flatnonzero(values > ELASTIC_TOLERANCE):
+        for n in np.flatnonzero(np.asarray(values) > ELASTIC_TOLERANCE):
             reasons[data.cap_reasons.get((side, int(n)), f"{side} cap")] = None
     conflicts.extend(reasons)
     listed = "; ".join(conflicts) if conflicts else "numerical trouble near the boundary"

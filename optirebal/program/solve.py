@@ -9,8 +9,10 @@ the next solver. An infeasible verdict is confirmed by the elastic diagnosis of
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 import cvxpy as cp
 import numpy as np
@@ -27,7 +29,11 @@ from optirebal.program.overlay import (
 from optirebal.tax.program import residuals as tax_residuals
 
 TOLERANCE = {"CLARABEL": 1e-7, "ECOS": 1e-7, "OSQP": 1e-5}
-"""Per-solver tolerance on weights: constraint residuals and the size below which a trade is zero."""
+"""Per-solver tolerance (weights) on constraint residuals; also the size below which a trade is
+zero."""
+
+# OSQP 1.0 renamed its solution-polishing setting
+_OSQP_POLISH = "polishing" if int(version("osqp").split(".")[0]) >= 1 else "polish"
 
 ALMOST_SOLVED_GAP = 5e-5
 """Relative duality gap Clarabel certifies when it stops at ``AlmostSolved`` (its reduced
@@ -41,7 +47,7 @@ SOLVER_OPTIONS: dict[str, dict[str, object]] = {
                  "reduced_tol_gap_abs": ALMOST_SOLVED_GAP,
                  "reduced_tol_gap_rel": ALMOST_SOLVED_GAP, "reduced_tol_feas": 1e-6},
     "ECOS": {"abstol": 1e-8, "reltol": 1e-8, "feastol": 1e-8, "max_iters": 200},
-    "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "polish": True, "max_iter": 200_000},
+    "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, _OSQP_POLISH: True, "max_iter": 200_000},
 }
 
 
@@ -90,8 +96,11 @@ def solve_program(program_for: Callable[[str], CompiledProgram], data: ProblemDa
             first_compile = program.solves == 0
             start = time.perf_counter()
             try:
-                program.problem.solve(solver=solver, ignore_dpp=False, warm_start=False,
-                                      **SOLVER_OPTIONS[solver])  # type: ignore[arg-type]
+                with warnings.catch_warnings():
+                    # cvxpy warns on inaccurate statuses; the chain handles and reports them
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    program.problem.solve(solver=solver, ignore_dpp=False, warm_start=False,
+                                          **SOLVER_OPTIONS[solver])
             except cp.error.SolverError as exc:
                 attempts.append((solver, f"error: {exc}"))
                 continue
@@ -123,7 +132,8 @@ def solve_program(program_for: Callable[[str], CompiledProgram], data: ProblemDa
             if first_compile:
                 compile_seconds += program.built_seconds
             return Solution(
-                buys=buys, sells=sells, objective=float(program.problem.value) / OBJECTIVE_SCALE, solver=solver,
+                buys=buys, sells=sells, objective=float(program.problem.value) / OBJECTIVE_SCALE,
+                solver=solver,
                 status=status, iterations=stats.num_iters, solve_seconds=elapsed - compile_seconds
                 if elapsed > compile_seconds else elapsed, compile_seconds=compile_seconds,
                 residual=residual, attempts=attempts, derivatives=derivatives)
@@ -177,6 +187,11 @@ def trade_costs(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> dict[
     return {"spread": spread, "commission": commission, "impact": impact}
 
 
+def pair_costs(data: ProblemData, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
+    """Total cost per pair (weights): spread, commission and impact together."""
+    return np.sum(list(trade_costs(data, buys, sells).values()), axis=0)
+
+
 def cash_shortfall(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
                    derivatives: np.ndarray | None = None) -> np.ndarray:
     """Per account, how far (weights) post-trade cash after costs falls below the reserve.
@@ -184,7 +199,7 @@ def cash_shortfall(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     With an overlay, the margin account also pays the derivative spread and option premiums and
     reserves the margin of the post-trade positions (``derivatives``: change of notional).
     """
-    costs = sum(trade_costs(data, buys, sells).values())
+    costs = pair_costs(data, buys, sells)
     n_a = len(data.accounts)
     spent = np.bincount(data.pair_account, weights=buys + costs, minlength=n_a)
     raised = np.bincount(data.pair_account, weights=data.pair_sells(sells), minlength=n_a)
@@ -201,7 +216,7 @@ def post_trade_weights(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     Derivative exposure (``derivatives``: change of notional) counts; their spread is a cost paid
     now, their carry accrues over the horizon and is not.
     """
-    cost = float(sum(trade_costs(data, buys, sells).values()).sum()) \
+    cost = float(pair_costs(data, buys, sells).sum()) \
         + overlay_immediate_cost(data, derivatives)
     exposure = data.exposure_before + data.exposure @ data.security_trades(buys, sells) \
         + overlay_exposure(data, derivatives)
