@@ -11,6 +11,7 @@ within a stated tolerance: one rounding unit of every order that loads on the cl
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,45 +65,56 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
 
     buys = np.where(buys > zero, buys, 0.0)
     sells = np.where(sells > zero, sells, 0.0)
-    buy_shares = _round(buys * data.nav / price[data.pair_security], unit[data.pair_security])
+    # a pair bought and sold at once is solver noise (or a wash the loop forbids): trade the net
+    pair_sell = data.pair_sells(sells)
+    both = np.minimum(buys, pair_sell)
+    net_buys = np.where(buys - both > zero, buys - both, 0.0)
+    pair_sell = np.where(pair_sell - both > zero, pair_sell - both, 0.0) * data.nav
+    buy_shares = _round(net_buys * data.nav / price[data.pair_security],
+                        unit[data.pair_security])
     buy_shares[data.buy_cap <= 0] = 0.0
 
-    sell_shares = np.zeros(len(data.lot_ids))
-    pair_sell = data.pair_sells(sells) * data.nav
     by_pair = np.argsort(data.lot_pair, kind="stable")
     bounds = np.searchsorted(data.lot_pair[by_pair], np.arange(data.n_pairs + 1))
-    for p in np.flatnonzero(pair_sell > 0):
+
+    def lots_in_order(p: int) -> np.ndarray:
+        """Lots of pair ``p`` by specific identification: the lots the program sold most of,
+        then the cheapest in tax."""
         lots = by_pair[bounds[p]:bounds[p + 1]]
+        return lots[np.lexsort((data.tax_rate[lots], -sells[lots] / data.lot_weight[lots]))]
+
+    sell_shares = np.zeros(len(data.lot_ids))
+    for p in np.flatnonzero(pair_sell > 0):
+        lots = lots_in_order(int(p))
         i = data.pair_security[p]
         sellable = cap_shares[lots].sum()
         wanted = pair_sell[p] / price[i]
-        if unit[i] > 0 and sellable - wanted < unit[i] / 2:
-            total = sellable  # the whole position: no odd remainder left behind
-        else:
-            total = min(_round(np.array([wanted]), np.array([unit[i]]))[0], sellable)
-        # specific identification: the lots the program sold most of, then the cheapest in tax
-        order = lots[np.lexsort((data.tax_rate[lots], -sells[lots] / data.lot_weight[lots]))]
-        for lot in order:
-            take = min(total, cap_shares[lot])
-            sell_shares[lot] = take
-            total -= take
-            if total <= 1e-9 * max(cap_shares[lots].max(), 1.0):
-                break
+        total = min(wanted, sellable)
+        if unit[i] > 0:
+            in_units = min(np.round(wanted / unit[i]), np.floor(sellable / unit[i])) * unit[i]
+            # the whole position, odd remainder included, when that is nearer to the program's
+            total = sellable if abs(sellable - wanted) < abs(in_units - wanted) else in_units
+        _add_sells(sell_shares, lots, cap_shares, total)
 
     contracts = change = None
+    ordered = (buys > 0, sells > 0)
     if data.overlay is not None:
         contracts, change = decode_contracts(
             data, derivatives, zero, buy_shares * price[data.pair_security] / data.nav,
             sell_shares * price[lot_security] / data.nav,
-            _band_tolerance(data, (buy_shares > 0) | (buys > 0), (sell_shares > 0) | (sells > 0),
-                            price, unit))
-    buy_shares = _repair_cash(data, buy_shares, sell_shares, price, unit, change)
+            _band_tolerance(data, buy_shares, sell_shares, ordered, price, unit))
+    buy_shares, sell_shares = _repair_cash(data, buy_shares, sell_shares, cap_shares,
+                                           pair_sell > 0, lots_in_order, price, unit, change)
+    # rounding changes the costs, and with them every post-cost weight
+    cost_shift = abs(float(pair_costs(data, buy_shares * price[data.pair_security] / data.nav,
+                                      sell_shares * price[lot_security] / data.nav).sum())
+                     - float(pair_costs(data, buys, sells).sum()))
     trades = Trades(
         buy_shares=buy_shares, sell_shares=sell_shares,
         buys=buy_shares * price[data.pair_security] / data.nav,
         sells=sell_shares * price[lot_security] / data.nav,
-        band_tolerance=_band_tolerance(data, (buy_shares > 0) | (buys > 0),
-                                       (sell_shares > 0) | (sells > 0), price, unit),
+        band_tolerance=_band_tolerance(data, buy_shares, sell_shares, ordered, price, unit)
+        + cost_shift / data.scale,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
@@ -118,44 +130,82 @@ def _round(shares: np.ndarray, unit: np.ndarray) -> np.ndarray:
     return np.where(unit > 0, np.round(shares / safe) * safe, shares)
 
 
+def _add_sells(sell_shares: np.ndarray, lots: np.ndarray, cap_shares: np.ndarray,
+               total: float) -> None:
+    """Add ``total`` shares to the sells of ``lots``, in their order, each up to its cap."""
+    for lot in lots:
+        if total <= 1e-9 * max(cap_shares[lots].max(), 1.0):
+            return
+        take = min(total, cap_shares[lot] - sell_shares[lot])
+        sell_shares[lot] += take
+        total -= take
+
+
 def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
-                 price: np.ndarray, unit: np.ndarray,
-                 derivatives: np.ndarray | None = None) -> np.ndarray:
-    """Cut buys of accounts left short of their reserve by rounding, largest buy first."""
-    buy_shares = buy_shares.copy()
+                 cap_shares: np.ndarray, selling: np.ndarray,
+                 lots_in_order: Callable[[int], np.ndarray], price: np.ndarray, unit: np.ndarray,
+                 derivatives: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Restore the cash of accounts left short of their reserve by rounding.
+
+    Each round, per short account, takes the smaller of two moves: cut its largest buy, or sell
+    more of a position the program sells there (``selling``, per pair), each by whole units
+    covering the shortfall. A sale rounded down to nothing is thus rounded up when the account
+    needs its cash, and a fractional position tops up the cash before a round lot is cut.
+    """
+    buy_shares, sell_shares = buy_shares.copy(), sell_shares.copy()
     lot_security = data.pair_security[data.lot_pair]
-    sells = sell_shares * price[lot_security] / data.nav
-    for _ in range(len(buy_shares) + 1):
+    held = np.bincount(data.lot_pair, weights=cap_shares, minlength=data.n_pairs)
+    for _ in range(len(buy_shares) + len(sell_shares) + 1):
         buys = buy_shares * price[data.pair_security] / data.nav
+        sells = sell_shares * price[lot_security] / data.nav
         short = cash_shortfall(data, buys, sells, derivatives)
         accounts = np.flatnonzero(short > CASH_TOLERANCE)
         if len(accounts) == 0:
-            return buy_shares
+            return buy_shares, sell_shares
+        room = held - np.bincount(data.lot_pair, weights=sell_shares, minlength=data.n_pairs)
         for a in accounts:
-            pairs = np.flatnonzero((data.pair_account == a) & (buy_shares > 0))
-            if len(pairs) == 0:
+            # the value that covers the shortfall, with up to 100% slack for its own costs
+            need = short[a] * data.nav * 1.01
+            moves = []  # (value moved, side, pair, shares)
+            bought = np.flatnonzero((data.pair_account == a) & (buy_shares > 0))
+            if len(bought):
+                p = int(bought[np.argmax(buys[bought])])
+                shares = _whole_units(need / price[data.pair_security[p]],
+                                      unit[data.pair_security[p]])
+                shares = min(shares, buy_shares[p])
+                moves.append((shares * price[data.pair_security[p]], "cut", p, shares))
+            for p in map(int, np.flatnonzero((data.pair_account == a) & selling)):
+                i = data.pair_security[p]
+                shares = _whole_units(need / price[i], unit[i])
+                if shares <= room[p] * (1 + 1e-12):  # a sale that covers the shortfall
+                    moves.append((shares * price[i], "sell", p, shares))
+            if not moves:
                 continue
-            p = pairs[np.argmax(buys[pairs])]
-            i = data.pair_security[p]
-            step = unit[i] if unit[i] > 0 else 0.0
-            # the shares whose cost (with up to 100% cost slack) covers the shortfall
-            need = short[a] * data.nav / price[i] * 1.01
-            cut = step * np.ceil(need / step) if step else need
-            buy_shares[p] = max(buy_shares[p] - cut, 0.0)
+            _, side, p, shares = min(moves, key=lambda move: move[0])
+            if side == "cut":
+                buy_shares[p] -= shares
+            else:
+                _add_sells(sell_shares, lots_in_order(p), cap_shares, shares)
     raise DecodeError("could not repair the cash of accounts after rounding")
 
 
-def _band_tolerance(data: ProblemData, bought: np.ndarray, sold: np.ndarray,
-                    price: np.ndarray, unit: np.ndarray) -> np.ndarray:
+def _whole_units(shares: float, unit: float) -> float:
+    """``shares`` rounded up to whole units (unchanged for fractional securities)."""
+    return unit * np.ceil(shares / unit) if unit > 0 else shares
+
+
+def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
+                    ordered: tuple[np.ndarray, np.ndarray], price: np.ndarray,
+                    unit: np.ndarray) -> np.ndarray:
     """Per class, the weight that rounding may move: one unit of every order loading on it.
 
-    ``bought`` (pairs) and ``sold`` (lots) mark the orders the program asked for or rounding
-    kept; an order rounded away to nothing still moved its class by up to one unit.
+    An order counts when rounding kept it or the program asked for it (``ordered``: pairs
+    bought, lots sold): one rounded away to nothing still moved its class by up to a unit.
     """
     lot_security = data.pair_security[data.lot_pair]
     traded = np.zeros(len(data.securities))
-    np.add.at(traded, data.pair_security[bought], 1)
-    np.add.at(traded, lot_security[sold], 1)
+    np.add.at(traded, data.pair_security[(buy_shares > 0) | ordered[0]], 1)
+    np.add.at(traded, lot_security[(sell_shares > 0) | ordered[1]], 1)
     unit_weight = traded * unit * price / data.nav
     tolerance = np.abs(data.exposure) @ unit_weight / data.scale
     return tolerance + 1e-6

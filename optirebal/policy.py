@@ -113,7 +113,7 @@ class Costs:
     impact
         ``"power"``: 3/2-power impact ``k sigma (V / ADV)^(1/2) |x|^(3/2)`` (Boyd et al. 2017);
         ``"quadratic"``: ``k sigma (V / ADV)^(1/2) x^2 / sqrt(x_ref)``, equal to the power law
-        at the reference size ``x_ref = reference_participation * ADV / V``, for QP-only solvers;
+        at the reference size ``x_ref = reference_participation * ADV / V`` (a cheaper cone);
         ``"none"``.
     impact_coefficient
         Default ``k`` (dimensionless) for securities without an ``impact_coefficient`` column.
@@ -290,8 +290,8 @@ class DecodeOptions:
 class SolverOptions:
     """Solver chain and bounded loops.
 
-    ``chain`` is tried in order; OSQP is used only when the program is a QP (impact ``quadratic``
-    or ``none``). ``conflict_rounds`` bounds the re-solves that settle a security group bought and
+    ``chain`` is tried in order; OSQP is used only when the program is a QP (impact ``none``:
+    any impact is paid from cash, a nonlinear constraint). ``conflict_rounds`` bounds the re-solves that settle a security group bought and
     sold at a loss in the same solve.
     """
 

@@ -113,19 +113,26 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
         solution = run(data)
 
     for _ in range(policy.decode.repair_rounds):
-        small = _small_orders(data, solution)
-        if small is None:
+        # drop every small order; if the bands need some, drop those on classes inside them
+        attempt, kept = None, ""
+        for spare_breaches in (False, True):
+            small = _small_orders(data, solution, spare_breaches)
+            if small is None:
+                break
+            fixed, dropped = small
+            try:
+                attempt = (fixed, run(fixed), dropped)
+                break
+            except InfeasibleError:
+                kept = f"kept {dropped} orders below min_trade_value: the bands need them"
+            except SolverError as exc:
+                kept = f"kept {dropped} orders below min_trade_value: re-solve failed ({exc})"
+                break
+        if attempt is None:
+            if kept:
+                notes.append(kept)
             break
-        fixed, dropped = small
-        try:
-            candidate = run(fixed)
-        except InfeasibleError:
-            notes.append(f"kept {dropped} orders below min_trade_value: the bands need them")
-            break
-        except SolverError as exc:
-            notes.append(f"kept {dropped} orders below min_trade_value: re-solve failed ({exc})")
-            break
-        data, solution = fixed, candidate
+        data, solution, dropped = attempt
         fixes.append(f"dropped {dropped} orders below min_trade_value and solved again")
 
     trades = decode(data, solution.buys, solution.sells, solution.solver, solution.derivatives)
@@ -235,8 +242,13 @@ def _block_groups(data: ProblemData, no_buy: np.ndarray, no_loss_sale: np.ndarra
     return dataclasses.replace(data, buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
 
 
-def _small_orders(data: ProblemData, solution: Solution) -> tuple[ProblemData, int] | None:
-    """Data with orders below ``min_trade_value`` capped at zero, or None when there are none."""
+def _small_orders(data: ProblemData, solution: Solution,
+                  spare_breaches: bool = False) -> tuple[ProblemData, int] | None:
+    """Data with orders below ``min_trade_value`` capped at zero, or None when there are none.
+
+    With ``spare_breaches``, orders in securities loading on a class outside its band before
+    the trades are kept: those are the ones a band may need.
+    """
     minimum = data.policy.decode.min_trade_value / data.nav
     if minimum <= 0:
         return None
@@ -245,6 +257,12 @@ def _small_orders(data: ProblemData, solution: Solution) -> tuple[ProblemData, i
     pair_sells = data.pair_sells(solution.sells)
     small_buy = (buys > zero) & (buys < minimum)
     small_sell = (pair_sells > zero) & (pair_sells < minimum)
+    if spare_breaches:
+        weights = data.exposure_before / data.scale
+        outside = (weights > data.upper + 1e-12) | (weights < data.lower - 1e-12)
+        needed = (np.abs(data.exposure[outside]) > 0).any(axis=0)[data.pair_security]
+        small_buy &= ~needed
+        small_sell &= ~needed
     if not small_buy.any() and not small_sell.any():
         return None
     buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
@@ -286,6 +304,10 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
         breach = (f"classes outside their bands after rounding and costs: {', '.join(breached)} "
                   "(decode allows one lot-size unit per order; see weights['outside'])")
         diagnostics = dataclasses.replace(diagnostics, notes=(*diagnostics.notes, breach))
+
+    in_force = _restrictions_in_force(data)
+    if in_force:
+        diagnostics = dataclasses.replace(diagnostics, notes=(*diagnostics.notes, in_force))
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)
@@ -338,6 +360,22 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     return Result(orders=orders, lots_sold=lots_sold, weights=weights, costs=cost_frame,
                   cash=cash, tracking_error=tracking, diagnostics=diagnostics, nav=nav,
                   objective=objective, tax=tax_frame, synthetic=synthetic)
+
+
+RESTRICTION_REASONS = ("no_buy ", "no_sell ", "no_trade ", "locked lot ", "mode ")
+
+
+def _restrictions_in_force(data: ProblemData) -> str:
+    """One note naming the policy's restrictions that held trades at zero, with counts."""
+    counts: dict[tuple[str, str], int] = {}
+    for (side, _), reason in data.cap_reasons.items():
+        if reason.startswith(RESTRICTION_REASONS):
+            counts[reason, side] = counts.get((reason, side), 0) + 1
+    if not counts:
+        return ""
+    listed = "; ".join(f"{reason} ({n} {'buys' if side == 'buy' else 'lots'} held at zero)"
+                       for (reason, side), n in counts.items())
+    return f"restrictions in force: {listed}"
 
 
 def _lots_sold(data: ProblemData, trades: Trades) -> pd.DataFrame:

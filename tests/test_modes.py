@@ -258,8 +258,6 @@ def test_locked_loss_lot_is_not_sold() -> None:
     assert "A" not in set(locked.orders["security"])
 
 
-@pytest.mark.xfail(strict=True, reason="nothing in the result says a restriction changed the "
-                   "trades: the cap reasons reach only an InfeasibleError")
 def test_a_binding_restriction_is_reported() -> None:
     policy = dataclasses.replace(RESTRICT, restrictions=orb.Restrictions(no_sell=("A",)))
     result = orb.solve(two_stocks(17.5), policy)
@@ -380,9 +378,6 @@ def test_orders_below_the_minimum_are_dropped() -> None:
     assert result.diagnostics.solves >= 2
 
 
-@pytest.mark.xfail(strict=True, reason="when one small order is needed by a band, the re-solve "
-                   "with every small order fixed at zero is infeasible and all small orders are "
-                   "kept, including the ones the band does not need")
 def test_a_minimum_keeps_only_the_small_orders_a_band_needs() -> None:
     # min 15: the stock sale of 10 is needed (70% is above the 65% edge), the bond buy of 2 is not
     policy = dataclasses.replace(MIN_TRADE, decode=orb.DecodeOptions(min_trade_value=15.0))
@@ -425,11 +420,8 @@ def test_multi_asset_weights_do_not_depend_on_nav(factor: float) -> None:
         set(map(tuple, reference.orders[["account", "security", "side"]].to_numpy()))
 
 
-# --- known decode and program bugs (reproducers) ----------------------------------------------
+# --- rounding, cash repair and large flows (once bugs, now guarded) -------------------------
 
-@pytest.mark.xfail(strict=True, reason="decode rounds sells to the nearest lot: a sale the "
-                   "withdrawal needs (41 shares, lot 100) rounds to 0 and _repair_cash, which "
-                   "can only cut buys, raises DecodeError")
 def test_a_sale_the_withdrawal_needs_is_not_rounded_away() -> None:
     # 2,196 shares at 1.10 (lot 100) and 45.36 of cash; 90.72 goes out: sell at least 41.2
     # shares, which in round lots is 100
@@ -442,10 +434,6 @@ def test_a_sale_the_withdrawal_needs_is_not_rounded_away() -> None:
     assert result.cash.loc["fund", "after"] >= 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="decode sells a whole position smaller than half a lot "
-                   "whenever the solver leaves noise above TOLERANCE on it, even while the same "
-                   "pair buys; orders then stop being lot multiples and apply_trades double counts "
-                   "the sale (lots_sold is gross, orders are net)")
 def test_solver_noise_does_not_sell_an_odd_lot() -> None:
     from optirebal.decode import decode
     from optirebal.program.data import build_problem_data
@@ -461,9 +449,6 @@ def test_solver_noise_does_not_sell_an_odd_lot() -> None:
     assert trades.sell_shares.tolist() == [0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="_repair_cash cuts a whole round lot (25% of NAV) off the "
-                   "buy that rounding left 0.1% short of cash, instead of selling a little more "
-                   "of the fractional security; the band breach passes as rounding tolerance")
 def test_round_lot_buy_is_funded_not_cut() -> None:
     # 100,000 of a fractional fund (class c0) and no cash; c1 is one round-lot stock at 250:
     # 50/50 means about 200 shares (50,000), funded by selling about 50,000 of the fund
@@ -482,9 +467,6 @@ def test_round_lot_buy_is_funded_not_cut() -> None:
     assert (result.weights["outside"] == 0.0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="decode's band tolerance counts only rounded orders on a "
-                   "class, but rounding another class's order changes the costs and so the "
-                   "post-cost weight of a fractional class: DecodeError 6e-06 outside")
 def test_rounding_elsewhere_does_not_fail_a_fractional_class() -> None:
     sec = pd.DataFrame({"security": ["FUND", "STK"], "price": [1.0, 282.016444],
                         "asset_class": ["c0", "c1"], "lot_size": [0, 1],
@@ -501,10 +483,6 @@ def test_rounding_elsewhere_does_not_fail_a_fractional_class() -> None:
     assert result.orders.set_index("security").loc["STK", "shares"] == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="compile.bind sets the 'no cap' turnover bound to "
-                   "2 (accounts + 1) x scale: a withdrawal of 90% of NAV makes scale 0.1 and the "
-                   "bound 0.4 < the 0.54 that must be sold; the elastic diagnosis does not relax "
-                   "that bound, so the error names no constraint")
 def test_a_large_withdrawal_is_feasible() -> None:
     # NAV 100, 90 goes out: post-flow NAV 10 with target 6 of stock: sell 54
     portfolio = stock_and_cash().with_accounts(flow={"fund": -90.0})

@@ -70,11 +70,6 @@ class CompiledProgram:
     solves: int = 0
     named: dict[str, object] = field(default_factory=dict)  # constraints read after solves
 
-    @property
-    def is_qp(self) -> bool:
-        """True when OSQP can take the program (no power cone)."""
-        return self.impact_model != "power"
-
     def bind(self, data: ProblemData) -> None:
         """Fill every parameter from ``data`` (weights)."""
         p = self.parameters
@@ -110,8 +105,9 @@ class CompiledProgram:
         p["sell_cap"].value = np.maximum(data.sell_cap, CAP_FLOOR)
         p["available"].value = data.cash + data.flow - data.reserve
         cap = data.turnover_cap
-        p["turnover_cap"].value = 2.0 * (len(data.accounts) + 1) * data.scale \
-            if not np.isfinite(cap) else cap
+        # without a cap, every buy cap and lot together: a bound the trades can never reach
+        p["turnover_cap"].value = cap if np.isfinite(cap) else \
+            float(data.buy_cap.sum() + data.lot_weight.sum()) + 1.0
         if data.overlay is not None:
             bind_overlay(p, data)
         if data.tax is not None:

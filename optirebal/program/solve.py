@@ -85,11 +85,14 @@ def solve_program(program_for: Callable[[str], CompiledProgram], data: ProblemDa
     SolverError
         When no solver returns a verified optimal answer; lists every attempt.
     """
-    is_qp = data.impact_model != "power"
-    chain = [s for s in data.policy.solver.chain if s != "OSQP" or is_qp]
     attempts: list[tuple[str, str]] = []
     infeasible = False
-    for solver in chain:
+    for solver in data.policy.solver.chain:
+        if solver == "OSQP" and data.impact_model != "none":
+            # impact is paid from cash: a quadratic or power constraint, which a QP solver lacks
+            attempts.append((solver, f"skipped: OSQP takes QPs only, and {data.impact_model} "
+                                      "impact puts a nonlinear cost in the cash constraints"))
+            continue
         program = program_for(solver)
         with program.lock:
             program.bind(data)
