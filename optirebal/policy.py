@@ -291,8 +291,8 @@ class SolverOptions:
     """Solver chain and bounded loops.
 
     ``chain`` is tried in order; OSQP is used only when the program is a QP (impact ``none``:
-    any impact is paid from cash, a nonlinear constraint). ``conflict_rounds`` bounds the re-solves that settle a security group bought and
-    sold at a loss in the same solve.
+    any impact is paid from cash, a nonlinear constraint). ``conflict_rounds`` bounds the
+    re-solves that settle a security group bought and sold at a loss in the same solve.
     """
 
     chain: tuple[str, ...] = SOLVERS

@@ -26,7 +26,7 @@ from optirebal.program.data import TIE_BREAK
 NO_IMPACT = orb.Costs(impact="none")
 TARGETS = {"equity": 0.6, "cash": 0.4}
 STEEP = 1e4  # risk aversion that trades to target: offset TIE_BREAK / (1e4 * 0.25 * 0.04) = 1e-8
-NOISE = 1e-4  # currency, on NAVs near 100: an optimum fixed only by the tie-break is ~1e-6 of NAV loose
+NOISE = 1e-4  # currency, NAVs near 100: an optimum fixed only by the tie-break is ~1e-6 loose
 
 
 def traded_value(result: orb.Result, security: str | None = None,
@@ -149,7 +149,8 @@ def test_cash_only_deploys_a_contribution_to_the_band_edge() -> None:
 
 
 def test_cash_only_raises_a_withdrawal() -> None:
-    # 60 / 40 - 50: post-flow NAV 50 and cash -10; the soft band asks for 0.65 x 50 = 32.5: sell 27.5
+    # 60 / 40 - 50: post-flow NAV 50 and cash -10; the soft band asks for 0.65 x 50 = 32.5:
+    # sell 27.5
     portfolio = stock_and_cash().with_accounts(flow={"fund": -50.0})
     policy = orb.Policy(TARGETS, mode="cash_only", risk_aversion=0.0, costs=NO_IMPACT)
     result = orb.solve(portfolio, policy)

@@ -1,0 +1,27 @@
+"""The linter and type checker the project is configured with (pyproject.toml) pass."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*module_and_args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *module_and_args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+
+
+def test_ruff_is_clean() -> None:
+    done = run("ruff", "check", "optirebal", "tests", "benchmarks")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_mypy_is_clean() -> None:
+    done = run("mypy")
+    assert done.returncode == 0, done.stdout + done.stderr
