@@ -39,6 +39,7 @@ class Trades:
     contracts: np.ndarray | None = None  # per derivative, post-trade whole contracts
     derivatives: np.ndarray | None = None  # per derivative, change of notional, weights
     derivative_solution: np.ndarray | None = None  # the program's change before rounding
+    repairs: tuple[str, ...] = ()  # what the cash repair after rounding changed
 
 
 def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
@@ -103,8 +104,17 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
             data, derivatives, zero, buy_shares * price[data.pair_security] / data.nav,
             sell_shares * price[lot_security] / data.nav,
             _band_tolerance(data, buy_shares, sell_shares, ordered, price, unit))
+    rounded = buy_shares.copy(), sell_shares.copy()
     buy_shares, sell_shares = _repair_cash(data, buy_shares, sell_shares, cap_shares,
                                            pair_sell > 0, lots_in_order, price, unit, change)
+    # what the repair moved, per security (value, weights): part of what rounding may move
+    repaired = (np.bincount(data.pair_security, minlength=len(data.securities),
+                            weights=np.abs(buy_shares - rounded[0]) * price[data.pair_security])
+                + np.bincount(lot_security, minlength=len(data.securities),
+                              weights=np.abs(sell_shares - rounded[1]) * price[lot_security])
+                ) / data.nav
+    repairs = tuple(f"cash repair after rounding moved {repaired[i] * data.nav:,.2f} of "
+                    f"{data.securities[i]}" for i in np.flatnonzero(repaired > 0))
     # rounding changes the costs, and with them every post-cost weight
     cost_shift = abs(float(pair_costs(data, buy_shares * price[data.pair_security] / data.nav,
                                       sell_shares * price[lot_security] / data.nav).sum())
@@ -114,7 +124,7 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         buys=buy_shares * price[data.pair_security] / data.nav,
         sells=sell_shares * price[lot_security] / data.nav,
         band_tolerance=_band_tolerance(data, buy_shares, sell_shares, ordered, price, unit)
-        + cost_shift / data.scale,
+        + (cost_shift + np.abs(data.exposure) @ repaired) / data.scale, repairs=repairs,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,

@@ -318,7 +318,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     synthetic = synthetic_frame(data, trades.contracts, trades.derivatives,
                                 trades.derivative_solution)
     diagnostics = dataclasses.replace(
-        diagnostics, notes=diagnostics.notes + residual_note(data, synthetic))
+        diagnostics, notes=diagnostics.notes + residual_note(data, synthetic) + trades.repairs)
 
     lots_sold = _lots_sold(data, trades)
     # wash-sale flags and the exact tax of the final trades, whichever model chose them

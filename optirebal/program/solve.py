@@ -41,6 +41,11 @@ tolerances, set explicitly below). With 3/2-power impact and most pairs untraded
 sit at their apex) Clarabel can stall there; such an answer is taken only when its primal passes
 the numpy checks, and the result says so (status ``optimal_inaccurate`` and a note)."""
 
+CLARABEL_RETRY = {"max_step_fraction": 0.95}
+"""Clarabel's second try when its first stalls (InsufficientProgress, AlmostSolved or a refused
+answer): shorter interior-point steps, which get through the stalls seen with power cones at
+their apex. The attempt is reported as one entry with both outcomes."""
+
 # The objective is in bp of NAV, so the gaps below are in bp (absolute) or relative.
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "CLARABEL": {"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 200,
@@ -94,57 +99,75 @@ def solve_program(program_for: Callable[[str], CompiledProgram], data: ProblemDa
                                       "impact puts a nonlinear cost in the cash constraints"))
             continue
         program = program_for(solver)
-        with program.lock:
-            program.bind(data)
-            first_compile = program.solves == 0
-            start = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    # cvxpy warns on inaccurate statuses; the chain handles and reports them
-                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                    program.problem.solve(solver=solver, ignore_dpp=False, warm_start=False,
-                                          **SOLVER_OPTIONS[solver])
-            except cp.error.SolverError as exc:
-                attempts.append((solver, f"error: {exc}"))
-                continue
-            elapsed = time.perf_counter() - start
-            program.solves += 1
-            status = program.problem.status
-            if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-                attempts.append((solver, status))
+        tries = [SOLVER_OPTIONS[solver]]
+        if solver == "CLARABEL":
+            tries.append({**SOLVER_OPTIONS[solver], **CLARABEL_RETRY})
+        notes: list[str] = []
+        reduced: Solution | None = None  # a verified answer at reduced accuracy, kept in reserve
+        for n, options in enumerate(tries):
+            outcome = _try(program, solver, options, data)
+            if isinstance(outcome, Solution) and (outcome.status == cp.OPTIMAL
+                                                  or n == len(tries) - 1):
+                attempts.append((solver, "; then ".join([*notes, outcome.status])))
+                outcome.attempts = attempts
+                return outcome
+            if isinstance(outcome, Solution):
+                reduced, outcome = outcome, outcome.status
+            notes.append(outcome if n == 0 else f"with shorter steps: {outcome}")
+            if outcome.startswith("infeasible"):
                 infeasible = True
-                if status == cp.INFEASIBLE:
-                    break
-                continue
-            almost = solver == "CLARABEL" and status == cp.OPTIMAL_INACCURATE
-            if status != cp.OPTIMAL and not almost:
-                attempts.append((solver, status))
-                continue
-            buys = np.asarray(program.variables["buys"].value, dtype=float).copy()
-            sells = np.asarray(program.variables["sells"].value, dtype=float).copy()
-            derivatives = np.asarray(program.variables["derivatives"].value, dtype=float).copy() \
-                if "derivatives" in program.variables else None
-            residual = constraint_residual(data, buys, sells, derivatives)
-            if not residual <= TOLERANCE[solver]:
-                attempts.append((solver, f"optimal but residual {residual:.2e} > "
-                                         f"{TOLERANCE[solver]:.0e}"))
-                continue
-            attempts.append((solver, status))
-            stats = program.problem.solver_stats
-            compile_seconds = program.problem.compilation_time or 0.0
-            if first_compile:
-                compile_seconds += program.built_seconds
-            return Solution(
-                buys=buys, sells=sells, objective=float(program.problem.value) / OBJECTIVE_SCALE,
-                solver=solver,
-                status=status, iterations=stats.num_iters, solve_seconds=elapsed - compile_seconds
-                if elapsed > compile_seconds else elapsed, compile_seconds=compile_seconds,
-                residual=residual, attempts=attempts, derivatives=derivatives)
+                break
+        if reduced is not None:
+            attempts.append((solver, "; then ".join([*notes, f"kept the first, {reduced.status}"])))
+            reduced.attempts = attempts
+            return reduced
+        attempts.append((solver, "; then ".join(notes)))
+        if notes[-1] == cp.INFEASIBLE:
+            break
     if infeasible:
         raise Infeasible(attempts)
     detail = "; ".join(f"{s}: {m}" for s, m in attempts)
     raise SolverError(f"no solver returned a verified optimal answer ({detail})",
                       attempts=attempts)
+
+
+def _try(program: CompiledProgram, solver: str, options: dict[str, object],
+         data: ProblemData) -> Solution | str:
+    """One solve of ``program`` bound to ``data``: a verified Solution, or why not."""
+    with program.lock:
+        program.bind(data)
+        first_compile = program.solves == 0
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                # cvxpy warns on inaccurate statuses; the chain handles and reports them
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                program.problem.solve(solver=solver, ignore_dpp=False, warm_start=False,
+                                      **options)
+        except cp.error.SolverError as exc:
+            return f"error: {exc}"
+        elapsed = time.perf_counter() - start
+        program.solves += 1
+        status = program.problem.status
+        almost = solver == "CLARABEL" and status == cp.OPTIMAL_INACCURATE
+        if status != cp.OPTIMAL and not almost:
+            return str(status)
+        buys = np.asarray(program.variables["buys"].value, dtype=float).copy()
+        sells = np.asarray(program.variables["sells"].value, dtype=float).copy()
+        derivatives = np.asarray(program.variables["derivatives"].value, dtype=float).copy() \
+            if "derivatives" in program.variables else None
+        residual = constraint_residual(data, buys, sells, derivatives)
+        if not residual <= TOLERANCE[solver]:
+            return f"optimal but residual {residual:.2e} > {TOLERANCE[solver]:.0e}"
+        stats = program.problem.solver_stats
+        compile_seconds = program.problem.compilation_time or 0.0
+        if first_compile:
+            compile_seconds += program.built_seconds
+        return Solution(
+            buys=buys, sells=sells, objective=float(program.problem.value) / OBJECTIVE_SCALE,
+            solver=solver, status=status, iterations=stats.num_iters,
+            solve_seconds=elapsed - compile_seconds if elapsed > compile_seconds else elapsed,
+            compile_seconds=compile_seconds, residual=residual, derivatives=derivatives)
 
 
 def constraint_residual(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
