@@ -373,8 +373,8 @@ def _restrictions_in_force(data: ProblemData) -> str:
             counts[reason, side] = counts.get((reason, side), 0) + 1
     if not counts:
         return ""
-    listed = "; ".join(f"{reason} ({n} {'buys' if side == 'buy' else 'lots'} held at zero)"
-                       for (reason, side), n in counts.items())
+    listed = "; ".join(f"{reason} ({n} {'buy' if side == 'buy' else 'lot'}{'s' * (n > 1)} "
+                       "held at zero)" for (reason, side), n in counts.items())
     return f"restrictions in force: {listed}"
 
 
