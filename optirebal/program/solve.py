@@ -50,7 +50,8 @@ their apex. The attempt is reported as one entry with both outcomes."""
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "CLARABEL": {"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 200,
                  "reduced_tol_gap_abs": ALMOST_SOLVED_GAP,
-                 "reduced_tol_gap_rel": ALMOST_SOLVED_GAP, "reduced_tol_feas": 1e-6},
+                 "reduced_tol_gap_rel": ALMOST_SOLVED_GAP, "reduced_tol_feas": 1e-6,
+                 "presolve_enable": False},  # lets a re-solve update the workspace
     "ECOS": {"abstol": 1e-8, "reltol": 1e-8, "feastol": 1e-8, "max_iters": 200},
     "OSQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, _OSQP_POLISH: True, "max_iter": 200_000},
 }
@@ -142,7 +143,7 @@ def _try(program: CompiledProgram, solver: str, options: dict[str, object],
             with warnings.catch_warnings():
                 # cvxpy warns on inaccurate statuses; the chain handles and reports them
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                program.problem.solve(solver=solver, ignore_dpp=False, warm_start=False,
+                program.problem.solve(solver=solver, ignore_dpp=False, warm_start=True,
                                       **options)
         except cp.error.SolverError as exc:
             return f"error: {exc}"
