@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
+from optirebal.program.caps import close
 
 if TYPE_CHECKING:
     from optirebal.policy import Policy
@@ -455,9 +456,7 @@ def synthetic_caps(policy: Policy, buy_cap: np.ndarray, sell_cap: np.ndarray,
     if policy.overlay.implementation != "synthetic":
         return
     for caps, side in ((buy_cap, "buy"), (sell_cap, "sell")):
-        for n in np.flatnonzero(caps > 0):
-            caps[n] = 0.0
-            reasons.setdefault((side, int(n)), "overlay implementation synthetic")
+        close(caps, np.arange(len(caps)), reasons, side, "overlay implementation synthetic")
 
 
 def contracts_for(notional_value: float, price: float, multiplier: float) -> int:

@@ -228,18 +228,12 @@ def _block_groups(data: ProblemData, no_buy: np.ndarray, no_loss_sale: np.ndarra
     codes, names = data.group_codes
     pair_group = codes[data.pair_security]
     lot_group = pair_group[data.lot_pair]
-    buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
-    reasons = dict(data.cap_reasons)
-    blocked_pairs = np.flatnonzero(no_buy[pair_group] & (buy_cap > 0))
-    buy_cap[blocked_pairs] = 0.0
-    for p in blocked_pairs:
-        reasons.setdefault(("buy", int(p)), buy_reason.format(repr(names[pair_group[p]])))
+    pairs = np.flatnonzero(no_buy[pair_group])
     loss_lot = data.taxable_lot & (data.gain_fraction < 0)
-    blocked_lots = np.flatnonzero(no_loss_sale[lot_group] & loss_lot & (sell_cap > 0))
-    sell_cap[blocked_lots] = 0.0
-    for n in blocked_lots:
-        reasons.setdefault(("sell", int(n)), sell_reason.format(repr(names[lot_group[n]])))
-    return dataclasses.replace(data, buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
+    lots = np.flatnonzero(no_loss_sale[lot_group] & loss_lot)
+    return data.with_closed(pairs, lots,
+                            [buy_reason.format(repr(names[pair_group[p]])) for p in pairs],
+                            [sell_reason.format(repr(names[lot_group[n]])) for n in lots])
 
 
 def _small_orders(data: ProblemData, solution: Solution,
@@ -265,16 +259,9 @@ def _small_orders(data: ProblemData, solution: Solution,
         small_sell &= ~needed
     if not small_buy.any() and not small_sell.any():
         return None
-    buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
-    reasons = dict(data.cap_reasons)
-    buy_cap[small_buy] = 0.0
-    for p in np.flatnonzero(small_buy):
-        reasons.setdefault(("buy", int(p)), "below min_trade_value")
-    lots = np.isin(data.lot_pair, np.flatnonzero(small_sell))
-    sell_cap[lots] = 0.0
-    for n in np.flatnonzero(lots):
-        reasons.setdefault(("sell", int(n)), "below min_trade_value")
-    fixed = dataclasses.replace(data, buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
+    lots = np.flatnonzero(small_sell[data.lot_pair])
+    fixed = data.with_closed(np.flatnonzero(small_buy), lots, "below min_trade_value",
+                             "below min_trade_value")
     return fixed, int(small_buy.sum() + small_sell.sum())
 
 
@@ -298,16 +285,16 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
          "upper": data.upper, "outside": outside},
         index=pd.Index(data.classes, name="class"))
 
+    notes = list(diagnostics.notes)  # what the result adds is appended below, in this order
     breached = [f"{name!r} by {gap * 1e4:.2f} bp" for name, gap in zip(data.classes, outside,
                                                                         strict=True) if gap > 1e-6]
     if breached:
-        breach = (f"classes outside their bands after rounding and costs: {', '.join(breached)} "
-                  "(decode allows one lot-size unit per order; see weights['outside'])")
-        diagnostics = dataclasses.replace(diagnostics, notes=(*diagnostics.notes, breach))
-
+        notes.append(f"classes outside their bands after rounding and costs: "
+                     f"{', '.join(breached)} (decode allows one lot-size unit per order; see "
+                     "weights['outside'])")
     in_force = _restrictions_in_force(data)
     if in_force:
-        diagnostics = dataclasses.replace(diagnostics, notes=(*diagnostics.notes, in_force))
+        notes.append(in_force)
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)
@@ -317,14 +304,13 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     tracking = with_basis_risk(data, tracking, trades)
     synthetic = synthetic_frame(data, trades.contracts, trades.derivatives,
                                 trades.derivative_solution)
-    diagnostics = dataclasses.replace(
-        diagnostics, notes=diagnostics.notes + residual_note(data, synthetic) + trades.repairs)
+    notes += [*residual_note(data, synthetic), *trades.repairs]
 
     lots_sold = _lots_sold(data, trades)
     # wash-sale flags and the exact tax of the final trades, whichever model chose them
     lots_sold, tax_frame, tax, tax_notes = tax_report(data, lots_sold, trades.sell_shares,
                                                       trades.buy_shares)
-    diagnostics = dataclasses.replace(diagnostics, notes=diagnostics.notes + tuple(tax_notes))
+    diagnostics = dataclasses.replace(diagnostics, notes=(*notes, *tax_notes))
     values = {k: float(v.sum() * nav) for k, v in costs.items()}
     values.update(overlay_cost_values(data, trades.derivatives))
     values["tax"] = tax

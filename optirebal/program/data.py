@@ -15,7 +15,8 @@ combination, so a buy needs no held position), lots ``l``, classes ``k``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +27,7 @@ from optirebal.errors import InputError
 from optirebal.overlay import OverlayData, build_overlay_data, synthetic_caps
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
+from optirebal.program.caps import close
 from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
 from optirebal.tax.program import TaxData, with_tax
 
@@ -109,6 +111,16 @@ class ProblemData:
                 0 if self.overlay is None else self.overlay.size,
                 None if self.overlay is None else self.overlay.structure,
                 None if self.tax is None else self.tax.structure)
+
+    def with_closed(self, pairs: np.ndarray, lots: np.ndarray, buy_reason: str | Sequence[str],
+                    sell_reason: str | Sequence[str]) -> ProblemData:
+        """A copy with the buys of ``pairs`` and the sells of ``lots`` capped at zero (see
+        :func:`close`); the caps and reasons of ``self`` are left as they are."""
+        buy_cap, sell_cap = self.buy_cap.copy(), self.sell_cap.copy()
+        reasons = dict(self.cap_reasons)
+        close(buy_cap, pairs, reasons, "buy", buy_reason)
+        close(sell_cap, lots, reasons, "sell", sell_reason)
+        return replace(self, buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
 
     def security_trades(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
         """Net trade per security (weights) from pair buys and lot sells."""
@@ -241,10 +253,10 @@ def _problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
         if mode == "cash_only":
             mode = "buy_only" if available[a] > 0 else "sell_only" if available[a] < 0 else "none"
         if mode in ("sell_only", "none"):
-            _cap(buy_cap, np.flatnonzero(pairs_a), 0.0, cap_reasons, "buy",
+            close(buy_cap, np.flatnonzero(pairs_a), cap_reasons, "buy",
                  f"mode {policy.mode}")
         if mode in ("buy_only", "none"):
-            _cap(sell_cap, np.flatnonzero(lots_a), 0.0, cap_reasons, "sell",
+            close(sell_cap, np.flatnonzero(lots_a), cap_reasons, "sell",
                  f"mode {policy.mode}")
 
     overlay = build_overlay_data(portfolio, policy, classes, nav, accounts)
@@ -316,14 +328,6 @@ def _impact_coefficients(portfolio: Portfolio, policy: Policy, nav: float) -> np
     return k * sigma * ratio / np.sqrt(policy.costs.reference_participation)
 
 
-def _cap(caps: np.ndarray, where: np.ndarray, value: float, reasons: dict[tuple[str, int], str],
-         side: str, reason: str) -> None:
-    for n in where:
-        if value < caps[n]:
-            caps[n] = value
-            reasons.setdefault((side, int(n)), reason)
-
-
 def _apply_restrictions(policy: Policy, accounts: list[str], securities: list[str],
                         lot_ids: list[str], lot_pair: np.ndarray, n_i: int, buy_cap: np.ndarray,
                         sell_cap: np.ndarray, reasons: dict[tuple[str, int], str]) -> None:
@@ -348,15 +352,15 @@ def _apply_restrictions(policy: Policy, accounts: list[str], securities: list[st
         for entry in getattr(r, key):
             pairs = pairs_of(entry, key)
             if buy:
-                _cap(buy_cap, pairs, 0.0, reasons, "buy", f"{key} {entry!r}")
+                close(buy_cap, pairs, reasons, "buy", f"{key} {entry!r}")
             if sell:
-                _cap(sell_cap, np.flatnonzero(np.isin(lot_pair, pairs)), 0.0, reasons, "sell",
+                close(sell_cap, np.flatnonzero(np.isin(lot_pair, pairs)), reasons, "sell",
                      f"{key} {entry!r}")
     positions = {lot: n for n, lot in enumerate(lot_ids)}
     for lot in r.locked_lots:
         if lot not in positions:
             raise InputError(f"unknown lot {lot!r}", field="restrictions.locked_lots", row=lot)
-        _cap(sell_cap, np.array([positions[lot]]), 0.0, reasons, "sell", f"locked lot {lot!r}")
+        close(sell_cap, np.array([positions[lot]]), reasons, "sell", f"locked lot {lot!r}")
 
 
 def class_weights(data: ProblemData, security_value: np.ndarray, cash_value: float,

@@ -39,6 +39,7 @@ import cvxpy as cp
 import numpy as np
 
 from optirebal.errors import InputError
+from optirebal.program.caps import close
 from optirebal.tax.exclusions import Exclusions, wash_exclusions
 from optirebal.tax.netting import REGIONS, TaxRates, region_affine
 
@@ -145,14 +146,6 @@ def _substitutes(data: ProblemData) -> np.ndarray:
     return out
 
 
-def _cap(caps: np.ndarray, where: np.ndarray, reasons: dict[tuple[str, int], str], side: str,
-         why: str | list[str]) -> None:
-    for k, n in enumerate(where):
-        if caps[n] > 0:
-            caps[n] = 0.0
-            reasons.setdefault((side, int(n)), why if isinstance(why, str) else why[k])
-
-
 def with_tax(data: ProblemData) -> ProblemData:
     """Problem data with the tax model, wash-sale exclusions and harvest mode applied.
 
@@ -176,19 +169,19 @@ def with_tax(data: ProblemData) -> ProblemData:
     washed = exc.washed_lot
     if tax.wash_sale_lots == "no_sell":
         where = np.flatnonzero(washed)
-        _cap(sell_cap, where, reasons, "sell", [exc.washed_reason[int(n)] for n in where])
+        close(sell_cap, where, reasons, "sell", [exc.washed_reason[int(n)] for n in where])
     else:
         gain = np.where(washed, np.maximum(gain, 0.0), gain)  # the loss is disallowed
     group = pf.securities["group"].to_numpy()
     for name, (_, why) in exc.blocked.items():
         members = np.flatnonzero(group == name)
-        _cap(buy_cap, np.flatnonzero(np.isin(data.pair_security, members)), reasons, "buy", why)
+        close(buy_cap, np.flatnonzero(np.isin(data.pair_security, members)), reasons, "buy", why)
     if policy.mode == "harvest_only":
         keep = taxable & (gain < 0)
-        _cap(sell_cap, np.flatnonzero(~keep), reasons, "sell",
+        close(sell_cap, np.flatnonzero(~keep), reasons, "sell",
              "mode harvest_only: only loss lots of taxable accounts are sold")
         account_taxable = (pf.accounts["type"] == "taxable").to_numpy()
-        _cap(buy_cap, np.flatnonzero(~account_taxable[data.pair_account]), reasons, "buy",
+        close(buy_cap, np.flatnonzero(~account_taxable[data.pair_account]), reasons, "buy",
              "mode harvest_only: no trades in tax-free accounts")
         # the sale proceeds fund the replacements; idle cash is not deployed in this mode
         reserve = np.maximum(data.reserve, data.cash + data.flow)
