@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 import optirebal as orb
+
+# Property tests draw the same examples on every run, so CI is repeatable; set
+# HYPOTHESIS_PROFILE=explore to draw new ones.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 AS_OF = dt.date(2026, 11, 20)
 

@@ -94,10 +94,7 @@ class CompiledProgram:
         if "impact_cost" in p:
             p["impact_cost"].value = _without_negligible(data.impact_cost[data.pair_security])
         if "impact_bound" in p:
-            # no pair trades more than its buy cap plus its lots: an upper end for the epigraph
-            most = data.buy_cap + np.bincount(data.lot_pair, weights=data.sell_cap,
-                                              minlength=data.n_pairs)
-            p["impact_bound"].value = most**1.5 + 1.0
+            p["impact_bound"].value = impact_bound(data)
         p["tax_rate"].value = data.tax_rate
         p["buy_counterflow"].value = data.buy_counterflow
         p["sell_counterflow"].value = data.sell_counterflow
@@ -182,10 +179,8 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
     ]
     if data.impact_model != "none":
         par["impact_cost"] = cp.Parameter(n_p, nonneg=True, name="impact_cost")
-        shape, impact_cones = _impact_shape(gross, data.impact_model, cone)
-        if impact_cones:
-            par["impact_bound"] = cp.Parameter(n_p, nonneg=True, name="impact_bound")
-            impact_cones.append(shape <= par["impact_bound"])
+        par["impact_bound"] = cp.Parameter(n_p, nonneg=True, name="impact_bound")
+        shape, impact_cones = impact_shape(gross, data.impact_model, cone, par["impact_bound"])
         impact = cp.multiply(par["impact_cost"], shape)
         objective.append(cp.sum(impact))
         account_cost = account_cost + impact
@@ -234,16 +229,24 @@ def _build(data: ProblemData, cone: str) -> CompiledProgram:
                            time.perf_counter() - start, named=named)
 
 
-def _impact_shape(gross: cp.Expression, model: str,
-                  cone: str) -> tuple[cp.Expression, list[cp.Constraint]]:
+def impact_bound(data: ProblemData) -> np.ndarray:
+    """Per pair, an upper end for the 3/2-power epigraph: no pair trades more than its buy cap
+    plus its lots (weights)."""
+    most = data.buy_cap + np.bincount(data.lot_pair, weights=data.sell_cap,
+                                      minlength=data.n_pairs)
+    return most**1.5 + 1.0
+
+
+def impact_shape(gross: cp.Expression, model: str, cone: str,
+                 bound: cp.Parameter | np.ndarray) -> tuple[cp.Expression, list[cp.Constraint]]:
     """``|g|^{3/2}`` (power) or ``g^2`` (quadratic) per pair, with the cones that define it.
 
     For Clarabel the 3/2 power is the epigraph ``t^{2/3} 1^{1/3} >= |g|``: one 3-D power cone
     per pair. (cvxpy's ``power(g, 1.5)`` spends two cones per pair, and with most pairs untraded,
-    at the cones' apex, Clarabel then stalls short of its tolerances.) The caller bounds ``t``
-    above: where a pair's impact coefficient is zero nothing else does, and an unbounded optimal
-    face drives an interior-point solver to huge, inaccurate iterates. ECOS takes the
-    second-order-cone representation.
+    at the cones' apex, Clarabel then stalls short of its tolerances.) ``t`` is bounded above by
+    ``bound`` (:func:`impact_bound`): where a pair's impact coefficient is zero nothing else
+    bounds it, and an unbounded optimal face drives an interior-point solver to huge, inaccurate
+    iterates. ECOS takes the second-order-cone representation.
     """
     if model == "quadratic":
         return cp.square(gross), []
@@ -251,7 +254,8 @@ def _impact_shape(gross: cp.Expression, model: str,
         return cp.power(gross, 1.5, approx=True), []
     n = gross.shape[0]
     epigraph = cp.Variable(n, nonneg=True, name="impact_epigraph")
-    return epigraph, [cp.constraints.PowCone3D(epigraph, np.ones(n), gross, 2.0 / 3.0)]
+    return epigraph, [cp.constraints.PowCone3D(epigraph, np.ones(n), gross, 2.0 / 3.0),
+                      epigraph <= bound]
 
 
 _CACHE: OrderedDict[tuple[object, ...], CompiledProgram] = OrderedDict()

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optirebal.errors import InfeasibleError
-from optirebal.program.compile import band_cost_weights
+from optirebal.program.compile import band_cost_weights, impact_bound, impact_shape
 from optirebal.program.data import ProblemData, lot_aggregation
 from optirebal.program.overlay import overlay_elastic
 
@@ -38,12 +38,10 @@ def diagnose(data: ProblemData) -> InfeasibleError:
     trades = pairs_to_securities @ b - pairs_to_securities @ (lots_to_pairs @ s)
     z = data.exposure_before - data.target * data.scale + data.exposure @ trades
     pair_cost = cp.multiply(data.linear_cost[data.pair_security], gross)
-    if data.impact_model == "power":
-        pair_cost = pair_cost + cp.multiply(data.impact_cost[data.pair_security],
-                                            cp.power(gross, 1.5))
-    elif data.impact_model == "quadratic":
-        pair_cost = pair_cost + cp.multiply(data.impact_cost[data.pair_security],
-                                            cp.square(gross))
+    impact_cones: list[cp.Constraint] = []
+    if data.impact_model != "none":
+        shape, impact_cones = impact_shape(gross, data.impact_model, "power", impact_bound(data))
+        pair_cost = pair_cost + cp.multiply(data.impact_cost[data.pair_security], shape)
     slack = 10.0 if data.soft_bands else 0.0
     upper_cost, lower_cost = band_cost_weights(data)
     total_cost = cp.sum(pair_cost)
@@ -61,6 +59,7 @@ def diagnose(data: ProblemData) -> InfeasibleError:
         pairs_to_accounts @ (b + pair_cost) - pairs_to_accounts @ (lots_to_pairs @ s)
         + overlay_cash <= data.cash + data.flow - data.reserve + e_cash,
     ]
+    constraints += impact_cones
     if np.isfinite(data.turnover_cap):
         constraints.append(cp.sum(gross) <= data.turnover_cap + e_turn)
     # Lot quantities are physical limits, not policy: they are never relaxed. The sell cap of a
@@ -71,7 +70,12 @@ def diagnose(data: ProblemData) -> InfeasibleError:
         constraints += elastic.constraints
         total = total + elastic.slack
     problem = cp.Problem(cp.Minimize(total), constraints)
-    problem.solve(solver="CLARABEL")
+    try:
+        problem.solve(solver="CLARABEL")
+    except cp.error.SolverError as exc:
+        # no names to give: the caller keeps its own error (or this one, with no conflicts)
+        return InfeasibleError(f"the rebalance failed and the diagnosis of its constraints "
+                               f"failed too ({exc})", conflicts=())
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         return InfeasibleError(
             "the rebalance is infeasible even with every policy constraint relaxed: the lots "
