@@ -33,6 +33,7 @@ import pandas as pd
 
 from optirebal.errors import InputError
 from optirebal.risk import RiskModel
+from optirebal.tax.holding import as_date
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 
@@ -165,7 +166,7 @@ class Portfolio:
         InputError
             Naming the field and row of the first problem found.
         """
-        as_of = _as_date(as_of, "as_of")
+        as_of = as_date(as_of, "as_of")
         sec = _validate_securities(_indexed(securities, "security", "securities"))
         acc = _validate_accounts(_indexed(accounts, "account", "accounts"))
         lot = _validate_lots(_indexed(lots, "lot", "lots"), sec, acc, as_of)
@@ -278,17 +279,6 @@ class Portfolio:
         """Value held per security across accounts (currency), every security present."""
         held = self.lot_values.groupby(self.lots["security"]).sum()
         return held.reindex(self.securities.index, fill_value=0.0)
-
-
-def _as_date(value: object, field: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return pd.Timestamp(value).date()
-    except (ValueError, TypeError):
-        raise InputError(f"not a date: {value!r}", field=field) from None
 
 
 def _validate_securities(sec: pd.DataFrame) -> pd.DataFrame:

@@ -55,7 +55,7 @@ __all__ = [
 _DAY = np.timedelta64(1, "D")
 
 
-def _as_date(value: Any, field: str) -> dt.date:
+def as_date(value: Any, field: str) -> dt.date:
     """Turn one date-like value into a ``datetime.date`` or raise InputError naming ``field``."""
     if isinstance(value, dt.datetime):
         return value.date()
@@ -94,7 +94,7 @@ def to_day_array(values: Any, field: str) -> np.ndarray:
     """
     labels = values.index if isinstance(values, pd.Series) else None
     if isinstance(values, (dt.date, np.datetime64, pd.Timestamp)):
-        return np.asarray(np.datetime64(_as_date(values, field), "D"))
+        return np.asarray(np.datetime64(as_date(values, field), "D"))
     try:
         # pandas parses strings, date objects and datetime64 of any unit in one place; the floor
         # to whole days drops any time of day.
@@ -150,7 +150,7 @@ def long_term_date(acquired: dt.date) -> dt.date:
     >>> long_term_date(dt.date(2024, 2, 29))
     datetime.date(2025, 3, 1)
     """
-    day = np.datetime64(_as_date(acquired, "acquired"), "D")
+    day = np.datetime64(as_date(acquired, "acquired"), "D")
     return _long_term_days(np.asarray(day)).item()
 
 
@@ -177,7 +177,7 @@ def is_long_term(acquired: dt.date, sold: dt.date) -> bool:
     >>> is_long_term(dt.date(2023, 3, 1), dt.date(2024, 3, 2))
     True
     """
-    return _as_date(sold, "sold") >= long_term_date(acquired)
+    return as_date(sold, "sold") >= long_term_date(acquired)
 
 
 def days_to_long_term(acquired: dt.date, as_of: dt.date) -> int:
@@ -201,7 +201,7 @@ def days_to_long_term(acquired: dt.date, as_of: dt.date) -> int:
     >>> days_to_long_term(dt.date(2024, 2, 29), dt.date(2025, 2, 28))
     1
     """
-    gap = (long_term_date(acquired) - _as_date(as_of, "as_of")).days
+    gap = (long_term_date(acquired) - as_date(as_of, "as_of")).days
     return max(gap, 0)
 
 
