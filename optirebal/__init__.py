@@ -27,15 +27,15 @@ from optirebal.policy import (
     Tax,
 )
 from optirebal.portfolio import Portfolio
-from optirebal.program.compile import clear_cache
-from optirebal.rebalance import apply_trades, solve
+from optirebal.apply import apply_trades
+from optirebal.rebalance import Rebalancer, solve
 from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel
 
 __all__ = [
     "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
     "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
-    "Restrictions", "Result", "RiskModel", "SolverError", "SolverOptions", "Tax", "apply_trades",
-    "clear_cache", "load", "solve",
+    "Rebalancer", "Restrictions", "Result", "RiskModel", "SolverError", "SolverOptions", "Tax",
+    "apply_trades", "load", "solve",
 ]
 __version__ = "0.1.0"

@@ -16,9 +16,9 @@ class Diagnostics:
     solver, status, iterations
         The solver that gave the accepted answer, its status and iteration count.
     compile_seconds, solve_seconds
-        Time spent building or re-binding the program, and in the solver (seconds).
+        Time spent assembling the program from its terms, and in the solver (seconds).
     cache_hit
-        True when the compiled program came from the cache (no recompilation).
+        True when the call's shape was known to its :class:`optirebal.Rebalancer`.
     residual
         Largest constraint violation of the continuous solution (weights).
     attempts
@@ -29,6 +29,8 @@ class Diagnostics:
         What was fixed between solves (wash-sale directions, dropped small orders).
     notes
         Anything else a user should know (for example, why nothing was traded).
+    compiles
+        1 when the call met a new shape (see :class:`optirebal.Rebalancer`), else 0.
     """
 
     solver: str | None
@@ -42,6 +44,7 @@ class Diagnostics:
     solves: int = 0
     fixes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    compiles: int = 0
 
 
 @dataclass(frozen=True, eq=False)

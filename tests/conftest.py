@@ -68,10 +68,3 @@ def multi_asset(seed: int = 0, n_securities: int = 6, accounts: tuple[str, ...] 
     corr = np.array([[1, 0.2, 0.6], [0.2, 1, 0.3], [0.6, 0.3, 1]])
     cov = pd.DataFrame(np.outer(vol, vol) * corr, index=classes, columns=classes)
     return orb.Portfolio.from_frames(sec, acc, pd.DataFrame(rows), as_of=AS_OF, risk=cov)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Each test starts with an empty program cache, so cache assertions are independent."""
-    orb.clear_cache()
-    yield

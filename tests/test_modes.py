@@ -21,7 +21,7 @@ import pytest
 from conftest import AS_OF, multi_asset, stock_and_cash
 
 import optirebal as orb
-from optirebal.program.data import TIE_BREAK
+from optirebal.program.terms.trades import TIE_BREAK
 
 NO_IMPACT = orb.Costs(impact="none")
 TARGETS = {"equity": 0.6, "cash": 0.4}

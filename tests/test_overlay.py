@@ -11,10 +11,10 @@ import pytest
 
 import optirebal as orb
 from optirebal.overlay import contracts_for
-from optirebal.program.compile import compiled_program
 from optirebal.program.data import build_problem_data
-from optirebal.program.overlay import overlay_cash, overlay_costs, overlay_margin
-from optirebal.program.solve import constraint_residual
+from optirebal.program.solvers import solve_conic
+from optirebal.program.terms import Point, build_program, constraint_residual, objective_value
+from optirebal.program.terms.overlay import overlay_cash, overlay_costs, overlay_margin
 
 AS_OF = "2026-11-20"
 COV = pd.DataFrame([[0.0256, 0.001], [0.001, 0.0036]], index=["equity", "bonds"],
@@ -109,8 +109,6 @@ def test_hybrid_objective_never_above_physical(equity: float, bonds: float, cash
     hybrid = orb.solve(pf, policy("hybrid"))
     assert hybrid.objective <= physical.objective + 1e-9
     assert (physical.synthetic["contracts"] == 0).all()
-    # the two share one compiled program: implementation is parameters only
-    assert hybrid.diagnostics.cache_hit
 
 
 def test_synthetic_only_makes_no_physical_trade() -> None:
@@ -266,15 +264,19 @@ def test_institutional_overlay_wins_cheaper_and_no_gains() -> None:
 def test_numpy_terms_match_the_program_at_its_solution() -> None:
     pf = fund(66e6, 26e6, 8e6, derivatives=future(contracts=-3.0, carry_per_year=0.01))
     data = build_problem_data(pf, policy("hybrid"))
-    program, _ = compiled_program(data)
-    program.bind(data)
-    program.problem.solve(solver="CLARABEL")
-    u = program.variables["derivatives"].value
-    buys, sells = program.variables["buys"].value, program.variables["sells"].value
-    assert constraint_residual(data, buys, sells, u) <= 1e-7
+    program, ctx = build_program(data)
+    answer = solve_conic(program, "CLARABEL")
+    x = answer.x
+    u = x[program.variables["derivatives"]]
+    buys = ctx.buys.padded(program.n) @ x + ctx.buys.constant
+    sells = ctx.sells.padded(program.n) @ x + ctx.sells.constant
+    point = Point(buys, sells, u)
+    assert constraint_residual(data, point) <= 1e-7
+    # every term's numpy value adds up to the solver's objective
+    solver_objective = 0.5 * x @ (program.P @ x) + program.q @ x + program.constant
+    assert objective_value(data, point) == pytest.approx(solver_objective, abs=1e-9)
     spread = overlay_costs(data, u)["derivative_spread"].sum()
-    p = program.parameters
-    assert spread == pytest.approx(float(p["overlay_spread"].value @ np.abs(u)), abs=1e-12)
+    assert spread == pytest.approx(float(data.overlay.spread @ np.abs(u)), abs=1e-12)
     margin = overlay_margin(data, u).sum()
     assert margin == pytest.approx(0.05 * abs(data.overlay.position[0] + u[0]), abs=1e-12)
     assert overlay_cash(data, u)[0] == pytest.approx(spread + margin)
@@ -284,15 +286,15 @@ def test_without_derivatives_the_program_is_unchanged() -> None:
     plain = fund(66e6, 26e6, 8e6)
     data = build_problem_data(plain, policy())
     assert data.overlay is None
-    assert data.structure_key[7:9] == (0, None)
-    program, _ = compiled_program(data)
+    assert data.shape_key[6] is None
+    program, _ = build_program(data)
     assert "derivatives" not in program.variables
-    assert not any(name.startswith("overlay_") for name in program.parameters)
+    assert not any(name.startswith(("overlay", "derivative")) for name in program.blocks)
     with_one = build_problem_data(fund(66e6, 26e6, 8e6, derivatives=future()), policy())
     with_two = build_problem_data(fund(66e6, 26e6, 8e6, derivatives=pd.concat(
         [future("ES"), future("NQ", price=20000.0, multiplier=20.0)])), policy())
-    assert with_one.structure_key[7] == 1 and with_two.structure_key[7] == 2
-    assert len({data.structure_key, with_one.structure_key, with_two.structure_key}) == 3
+    assert with_one.overlay.size == 1 and with_two.overlay.size == 2
+    assert len({data.shape_key, with_one.shape_key, with_two.shape_key}) == 3
 
 
 def test_apply_trades_moves_the_contracts() -> None:

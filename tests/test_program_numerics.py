@@ -10,8 +10,9 @@ import pytest
 from conftest import AS_OF, multi_asset
 
 import optirebal as orb
-from optirebal.program.compile import CAP_FLOOR, compiled_program
+from optirebal.program.conic import SOC
 from optirebal.program.data import build_problem_data
+from optirebal.program.terms import build_program
 
 TARGETS = {"equity": 0.5, "bonds": 0.3, "real_estate": 0.18, "cash": 0.02}
 
@@ -22,28 +23,30 @@ def power_policy(**changes: object) -> orb.Policy:
     return dataclasses.replace(policy, **changes)
 
 
-def test_power_impact_is_one_cone_per_pair_and_solves_to_full_accuracy():
+def test_power_impact_is_two_small_cones_per_pair_and_solves_to_full_accuracy():
     portfolio = multi_asset(seed=3, n_securities=30, accounts=("taxable", "ira", "roth"),
                             flows=(0.0, 5e4, 0.0))
     data = build_problem_data(portfolio, power_policy())
-    program, _ = compiled_program(data)
-    cones = [c for c in program.problem.constraints if type(c).__name__ == "PowCone3D"]
-    assert len(cones) == 1 and cones[0].size == data.n_pairs * 3
+    program, _ = build_program(data)
+    cones = [size for kind, size in program.cones if kind == SOC]
+    impact = program.variables["impact"]
+    assert cones == [3] * (2 * (impact.stop - impact.start))
+    assert impact.stop - impact.start == (data.buy_cap > 0).sum()  # every pair that can trade
     result = orb.solve(portfolio, power_policy())
     assert result.diagnostics.solver == "CLARABEL"
     assert result.diagnostics.status == "optimal"
 
 
 def test_zero_caps_keep_an_interior_and_decode_to_exact_zero():
-    """Restricted pairs get a cap of CAP_FLOOR in the program and exactly zero in the trades."""
+    """Restricted pairs have no variable in the program and exactly zero in the trades."""
     portfolio = multi_asset(seed=3, n_securities=30, accounts=("taxable", "ira", "roth"),
                             flows=(0.0, 5e4, 0.0))
     blocked = [f"S{n}" for n in range(0, 30, 4)]  # every class keeps tradable members
     policy = power_policy(restrictions=orb.Restrictions(no_trade=tuple(blocked)))
     data = build_problem_data(portfolio, policy)
-    program, _ = compiled_program(data)
-    program.bind(data)
-    assert program.parameters["buy_cap"].value.min() == CAP_FLOOR
+    program, _ = build_program(data)
+    sizes = {name: rows.stop - rows.start for name, rows in program.variables.items()}
+    assert sizes["buys"] == (data.buy_cap > 0).sum() == data.n_pairs - len(blocked) * 3
     assert (data.buy_cap == 0).sum() == len(blocked) * 3  # the data keeps the exact zero
     result = orb.solve(portfolio, policy)
     assert result.diagnostics.status == "optimal"

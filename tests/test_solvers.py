@@ -12,8 +12,8 @@ import pytest
 from conftest import AS_OF, multi_asset
 
 import optirebal as orb
-from optirebal.program import solve as solve_module
-from optirebal.program.data import TIE_BREAK
+from optirebal.program import solvers as solve_module
+from optirebal.program.terms.trades import TIE_BREAK
 
 TARGETS3 = {"equity": 0.5, "bonds": 0.35, "real_estate": 0.15}
 

@@ -15,12 +15,12 @@ import pytest
 from conftest import AS_OF, multi_asset
 
 import optirebal as orb
-from optirebal.program.compile import _CACHE, compiled_program
 from optirebal.program.data import build_problem_data
+from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import Infeasible, solve_program
-from optirebal.tax.exact import solve_tax_program
+from optirebal.program.terms import build_program
 from optirebal.tax.netting import TaxRates, exact_tax
-from optirebal.tax.program import region_data
+from optirebal.program.taxdata import region_data
 
 NO_IMPACT = orb.Costs(impact="none")
 LONG_AGO = "2020-01-02"
@@ -189,33 +189,27 @@ def test_region_driver_matches_brute_force(seed: int) -> None:
     policy = orb.Policy({"equity": 0.5, "bonds": 0.3, "real_estate": 0.2},
                         risk_aversion=float(rng.uniform(1, 20)), tax=tax)
     data = build_problem_data(portfolio, policy)
-
-    def program_for(solver: str):
-        return compiled_program(data, "soc" if solver == "ECOS" else "power")[0]
-
     log: list[str] = []
-    best = solve_tax_program(program_for, data, log)
+    best = solve_tax_program(data, log)
     values = {}
     for region in range(1, 6):
         try:
-            values[region] = solve_program(program_for, region_data(data, region)).objective
+            values[region] = solve_program(region_data(data, region)).objective
         except Infeasible:
             continue
     assert best.objective == pytest.approx(min(values.values()), abs=1e-9)
     assert "chosen" in log[0]
-    # all five regions share one compiled program (per cone)
-    assert len(_CACHE) == 1
 
 
 def test_exact_tax_equals_region_affine_at_the_optimum() -> None:
     portfolio = multi_asset(seed=5, n_securities=6, accounts=("taxable", "roth"))
     tax = orb.Tax(model="exact", realized_long=-4000.0, loss_carry_value=0.05)
-    result = orb.solve(portfolio, orb.Policy({"equity": 0.5, "bonds": 0.3, "real_estate": 0.2},
-                                             tax=tax, costs=NO_IMPACT))
+    rebalancer = orb.Rebalancer(orb.Policy({"equity": 0.5, "bonds": 0.3, "real_estate": 0.2},
+                                           tax=tax, costs=NO_IMPACT))
+    result = rebalancer.solve(portfolio)
     assert result.costs.loc["tax", "value"] == pytest.approx(item(result, "tax_exact"))
-    again = orb.solve(portfolio, orb.Policy({"equity": 0.5, "bonds": 0.3, "real_estate": 0.2},
-                                            tax=tax, costs=NO_IMPACT))
-    assert again.diagnostics.cache_hit
+    again = rebalancer.solve(portfolio)
+    assert again.diagnostics.cache_hit and again.diagnostics.compiles == 0
     pd.testing.assert_frame_equal(again.orders, result.orders)
 
 
@@ -224,12 +218,11 @@ def test_linear_program_unchanged_by_the_tax_hooks() -> None:
     policy = orb.Policy({"equity": 0.5, "bonds": 0.3, "real_estate": 0.2})
     data = build_problem_data(portfolio, policy)
     assert data.tax is not None and data.tax.structure == (False, False)
-    program, _ = compiled_program(data)
-    assert not program.named
-    assert {"region_rows", "gain_row"}.isdisjoint(program.parameters)
+    program, _ = build_program(data)
+    assert {"tax region", "gain budget"}.isdisjoint(program.blocks)
     exact = build_problem_data(portfolio, dataclasses.replace(
         policy, tax=orb.Tax(model="exact")))
-    assert exact.structure_key != data.structure_key
+    assert exact.shape_key != data.shape_key
 
 
 # --- budget, short-term penalty, harvest discount ---------------------------------------------

@@ -3,10 +3,12 @@
 Every amount here is a fraction of the pre-trade net asset value ``V`` (DESIGN section 3), so the
 same portfolio gives the same numbers at any NAV. The arrays split in two:
 
-- the *structure* (sizes, the lot -> account/security maps, the exposure matrix, the impact model):
-  it decides the shape of the cvxpy program and is its cache key;
-- the *values* (holdings, prices, cash, targets, bands, cost and tax coefficients, caps): they only
-  fill cvxpy Parameters, so a new call with the same structure never recompiles.
+- the *shape* (accounts, securities, classes, the exposure matrix, factors, the impact model, the
+  overlay's and the tax model's structure): what a :class:`~optirebal.rebalance.Rebalancer`
+  re-uses between calls (:attr:`ProblemData.shape_key`); it does not change when a lot is bought
+  or sold;
+- the *values* (lots, holdings, prices, cash, targets, bands, cost and tax coefficients, caps),
+  from which the conic program is assembled afresh on every call, in time linear in the size.
 
 Index sets: accounts ``a``, securities ``i``, pairs ``p = a * n_i + i`` (every account-security
 combination, so a buy needs no held position), lots ``l``, classes ``k``.
@@ -29,14 +31,7 @@ from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.caps import close
 from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
-from optirebal.tax.program import TaxData, with_tax
-
-TIE_BREAK = 1e-6
-"""Cost per unit of gross turnover (0.01 bp) added to every objective, so that among equally good
-trade lists the smallest is chosen and no trade beats a costless round trip."""
-
-SOFT_SLACK_CAP = 10.0
-"""Largest band violation (weight) a soft band may take; large enough never to bind."""
+from optirebal.program.taxdata import TaxData, with_tax
 
 RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only", "harvest_only")
 
@@ -87,7 +82,7 @@ class ProblemData:
     band_penalty: float
     cap_reasons: dict[tuple[str, int], str] = field(default_factory=dict)
     overlay: OverlayData | None = None  # derivative overlay (optirebal.overlay); None without
-    tax: TaxData | None = None  # tax model, wash-sale exclusions (optirebal.tax.program)
+    tax: TaxData | None = None  # tax model, wash-sale exclusions (optirebal.program.taxdata)
 
     @property
     def n_pairs(self) -> int:
@@ -100,17 +95,44 @@ class ProblemData:
         return codes, np.asarray(names)
 
     @cached_property
-    def structure_key(self) -> tuple[object, ...]:
-        """What decides the compiled program's shape; equal keys share one compiled program."""
+    def shape_key(self) -> tuple[object, ...]:
+        """What a re-used :class:`~optirebal.program.workspace.Workspace` depends on: sizes and
+        maps that a lot bought or sold leaves alone (lots are values, not shape)."""
         digest = hashlib.blake2b(digest_size=16)
-        for array in (self.pair_account, self.pair_security, self.lot_pair):
-            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
         digest.update(np.ascontiguousarray(self.exposure, dtype=np.float64).tobytes())
-        return (len(self.accounts), len(self.securities), len(self.lot_ids), len(self.classes),
+        return (tuple(self.accounts), tuple(self.securities), tuple(self.classes),
                 self.factor.shape[1], self.impact_model, digest.hexdigest(),
-                0 if self.overlay is None else self.overlay.size,
                 None if self.overlay is None else self.overlay.structure,
                 None if self.tax is None else self.tax.structure)
+
+    @cached_property
+    def lots_to_pairs(self) -> sp.csr_matrix:
+        """Pairs x lots: 1 where the lot belongs to the pair."""
+        n_l = len(self.lot_ids)
+        return sp.csr_matrix((np.ones(n_l), (self.lot_pair, np.arange(n_l))),
+                             shape=(self.n_pairs, n_l))
+
+    @cached_property
+    def pairs_to_accounts(self) -> sp.csr_matrix:
+        """Accounts x pairs."""
+        n_p = self.n_pairs
+        return sp.csr_matrix((np.ones(n_p), (self.pair_account, np.arange(n_p))),
+                             shape=(len(self.accounts), n_p))
+
+    @cached_property
+    def lots_to_accounts(self) -> sp.csr_matrix:
+        """Accounts x lots."""
+        return (self.pairs_to_accounts @ self.lots_to_pairs).tocsr()
+
+    @cached_property
+    def exposure_by_pairs(self) -> sp.csr_matrix:
+        """Classes x pairs: the exposure a unit bought in a pair adds (units of V)."""
+        return sp.csr_matrix(self.exposure)[:, self.pair_security].tocsr()
+
+    @cached_property
+    def exposure_by_lots(self) -> sp.csr_matrix:
+        """Classes x lots: the exposure a unit sold from a lot removes (units of V)."""
+        return sp.csr_matrix(self.exposure)[:, self.pair_security[self.lot_pair]].tocsr()
 
     def with_closed(self, pairs: np.ndarray, lots: np.ndarray, buy_reason: str | Sequence[str],
                     sell_reason: str | Sequence[str]) -> ProblemData:
@@ -148,7 +170,7 @@ class ProblemData:
 def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     """Problem data of ``portfolio`` under ``policy``, tax and wash-sale exclusions applied.
 
-    See :func:`_problem_data` (arrays, checks) and :func:`optirebal.tax.program.with_tax`.
+    See :func:`_problem_data` (arrays, checks) and :func:`optirebal.program.taxdata.with_tax`.
     """
     return with_tax(_problem_data(portfolio, policy))
 
@@ -375,14 +397,3 @@ def class_weights(data: ProblemData, security_value: np.ndarray, cash_value: flo
 
 def _n_risky(data: ProblemData) -> int:
     return len(data.portfolio.classes)
-
-
-def lot_aggregation(data: ProblemData) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Sparse maps: lots -> pairs (pairs x lots) and pairs -> securities (securities x pairs)."""
-    n_l = len(data.lot_ids)
-    lots_to_pairs = sp.csr_matrix((np.ones(n_l), (data.lot_pair, np.arange(n_l))),
-                                  shape=(data.n_pairs, n_l))
-    pairs_to_securities = sp.csr_matrix(
-        (np.ones(data.n_pairs), (data.pair_security, np.arange(data.n_pairs))),
-        shape=(len(data.securities), data.n_pairs))
-    return lots_to_pairs, pairs_to_securities

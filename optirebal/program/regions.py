@@ -1,8 +1,8 @@
-r"""The exact US-netting model: one compiled program, re-solved per region, regions pruned.
+r"""The exact US-netting model: the program solved per region, regions pruned.
 
 The tax ``T(S, L)`` of the year's net short- and long-term gains is affine on each of the five
-regions of DESIGN section 5 but not convex overall. :func:`solve_tax_program` binds the one
-compiled program (:mod:`optirebal.tax.program`) to a region at a time and keeps the best answer.
+regions of DESIGN section 5 but not convex overall. :func:`solve_tax_program` solves the
+program (:mod:`optirebal.program.terms.tax`) bound to one region at a time and keeps the best.
 Regions are skipped when they cannot be reached or cannot win, by a bound that is exact
 (nothing that could win is skipped):
 
@@ -25,17 +25,15 @@ region with the lowest bound, until every region left is pruned.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linprog
 
 from optirebal.errors import SolverError
-from optirebal.program.compile import OBJECTIVE_SCALE, CompiledProgram
 from optirebal.program.solve import Infeasible, Solution, solve_program
+from optirebal.program.taxdata import TaxData, region_data
 from optirebal.tax.netting import REGIONS, region_affine, region_of
-from optirebal.tax.program import TaxData, region_data
 
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
@@ -106,14 +104,11 @@ def region_bound(info: TaxData, region: int, box: np.ndarray,
     return float(res.fun + c_0) if cuts else -np.inf
 
 
-def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: ProblemData,
-                      log: list[str] | None = None) -> Solution:
+def solve_tax_program(data: ProblemData, log: list[str] | None = None) -> Solution:
     """Solve ``data``'s program; with the exact tax model, region by region (module docstring).
 
     Parameters
     ----------
-    program_for : callable
-        The compiled program a solver takes (as for :func:`~optirebal.program.solve.solve_program`).
     data : ProblemData
         Problem data; ``data.tax`` decides whether regions are enumerated.
     log : list of str, optional
@@ -133,7 +128,7 @@ def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: Probl
     """
     info = data.tax
     if info is None or not info.exact:
-        return solve_program(program_for, data)
+        return solve_program(data)
     box = reachable_box(data)
     start = box.copy()
     start_point = (info.short0, info.long0)
@@ -145,7 +140,7 @@ def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: Probl
     best: Solution | None = None
     best_region = 0
     attempts: list[tuple[str, str]] = []
-    compile_seconds = solve_seconds = 0.0
+    build_seconds = solve_seconds = 0.0
     first = int(region_of(*start_point, info.rates.offset))
     while True:
         open_regions = [r for r in REGIONS if r not in status]
@@ -166,7 +161,7 @@ def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: Probl
             r = min(open_regions, key=lambda q: bounds[q])  # type: ignore[arg-type, return-value]
         current = region_data(data, r)
         try:
-            solution = solve_program(program_for, current)
+            solution = solve_program(current)
         except Infeasible as exc:
             attempts.extend(exc.args[0] if exc.args else [])
             status[r] = "infeasible"
@@ -174,7 +169,7 @@ def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: Probl
         except SolverError as exc:
             raise SolverError(f"exact tax, region R{r}: {exc}", attempts=exc.attempts) from None
         attempts.extend(solution.attempts)
-        compile_seconds += solution.compile_seconds
+        build_seconds += solution.build_seconds
         solve_seconds += solution.solve_seconds
         status[r] = "solved"
         point = np.array([info.short0 + info.gain_short @ solution.sells,
@@ -182,11 +177,10 @@ def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: Probl
         c_s, c_l, c_0 = region_affine(r, info.rates)
         cost = np.array([c_s, c_l])
         f_value = solution.objective - (cost @ point + c_0)
-        named = program_for(solution.solver).named.get("region")
-        dual = getattr(named, "dual_value", None)
+        dual = solution.duals.get("tax region")
         if dual is not None and np.all(np.isfinite(dual)):
             A, _ = _rows(info, r)
-            slope = A.T @ (np.maximum(np.asarray(dual, dtype=float), 0.0) / OBJECTIVE_SCALE)
+            slope = A.T @ np.maximum(np.asarray(dual, dtype=float), 0.0)
             cuts.append((f_value, slope - cost, point))
         if best is None or solution.objective < best.objective:
             best, best_region = solution, r
@@ -195,5 +189,5 @@ def solve_tax_program(program_for: Callable[[str], CompiledProgram], data: Probl
     if log is not None:
         parts = ", ".join(f"R{r} {status[r]}" for r in sorted(status))
         log.append(f"exact tax: region R{best_region} chosen ({parts})")
-    return dataclasses.replace(best, attempts=attempts, compile_seconds=compile_seconds,
+    return dataclasses.replace(best, attempts=attempts, build_seconds=build_seconds,
                                solve_seconds=solve_seconds)

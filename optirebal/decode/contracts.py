@@ -14,19 +14,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError
 from optirebal.overlay import EXPOSURE_PREFIX, OverlayData
-from optirebal.program.compile import band_cost_weights
-from optirebal.program.data import SOFT_SLACK_CAP
-from optirebal.program.overlay import (
+from optirebal.program.terms.overlay import (
     overlay_costs,
     overlay_immediate_cost,
     overlay_margin,
 )
-from optirebal.program.solve import cash_shortfall, pair_costs
+from optirebal.program.terms import pair_costs
+from optirebal.program.terms.bands import band_excess
+from optirebal.program.terms.base import Point
+from optirebal.program.terms.cash import cash_shortfall
 
 if TYPE_CHECKING:
-    from optirebal.decode import Trades
     from optirebal.program.data import ProblemData
 
 CONTRACT_SLACK = 1e-9
@@ -70,23 +71,6 @@ def round_contracts(data: ProblemData, change: np.ndarray | None, zero: float) -
     return np.clip(np.where(u == 0, ov.contracts, wanted), lo, hi)
 
 
-def band_excess(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
-                change: np.ndarray | None) -> np.ndarray:
-    """Per class, how far (weights of post-trade NAV) the post-cost weight lies outside its band.
-
-    The bands as the program states them (post-cost on the binding side, see
-    :meth:`optirebal.program.compile.CompiledProgram.bind`); soft-band slack subtracted.
-    """
-    upper_cost, lower_cost = band_cost_weights(data)
-    cost = float(pair_costs(data, buys, sells).sum()) \
-        + overlay_immediate_cost(data, change)
-    dev = data.deviation(buys, sells, change)
-    over = np.maximum(dev + upper_cost * cost - (data.upper - data.target) * data.scale,
-                      (data.lower - data.target) * data.scale - dev + lower_cost * cost)
-    slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
-    return over / data.scale - slack
-
-
 def repair_contracts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
                      contracts: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
     """Move contracts one at a time until rounding breaks no band, cash or gross cap.
@@ -102,7 +86,6 @@ def repair_contracts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     ndarray
         Post-trade contracts (signed, whole).
     """
-    from optirebal.decode import CASH_TOLERANCE
     ov = data.overlay
     assert ov is not None
     lo, hi = contract_range(ov)
@@ -110,9 +93,9 @@ def repair_contracts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
 
     def score(n: np.ndarray) -> tuple[float, float, float]:
         u = n * ov.unit - ov.position
-        short = np.clip(cash_shortfall(data, buys, sells, u) - CASH_TOLERANCE, 0.0, None).sum()
+        short = np.clip(cash_shortfall(data, Point.of(buys, sells, u)) - CASH_TOLERANCE, 0.0, None).sum()
         gross = max(float(np.abs(n * ov.unit).sum()) - ov.gross_cap, 0.0)
-        excess = np.clip(band_excess(data, buys, sells, u) - tolerance, 0.0, None).sum()
+        excess = np.clip(band_excess(data, Point.of(buys, sells, u)) - tolerance, 0.0, None).sum()
         return float(short), gross, float(excess)
 
     n = contracts.copy()
@@ -147,7 +130,7 @@ def contract_tolerance(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     ov = data.overlay
     assert ov is not None
     u = contracts * ov.unit - ov.position
-    if not (band_excess(data, buys, sells, u) > tolerance).any():
+    if not (band_excess(data, Point.of(buys, sells, u)) > tolerance).any():
         return np.zeros(len(data.classes))
     traded = (contracts != ov.contracts).astype(float)
     return np.abs(ov.exposure) @ (traded * ov.unit) / data.scale
@@ -250,7 +233,7 @@ def with_basis_risk(data: ProblemData, tracking: pd.Series, trades: Trades) -> p
     if ov is None or not (ov.basis_variance > 0).any():
         return tracking
     u = np.zeros(ov.size) if trades.derivatives is None else trades.derivatives
-    paid = float(pair_costs(data, trades.buys, trades.sells).sum())
+    paid = float(pair_costs(data, Point.of(trades.buys, trades.sells)).sum())
     after_scale = data.scale - paid - overlay_immediate_cost(data, u)
     out = tracking.copy()
     for key, o, s in (("before", ov.position, data.scale), ("after", ov.position + u,
@@ -340,3 +323,4 @@ def residual_note(data: ProblemData, frame: pd.DataFrame | None) -> tuple[str, .
              for name, value in zip(data.classes, residual, strict=True) if abs(value) > 0.005]
     return ("exposure left by rounding into whole contracts: " + ", ".join(parts),) if parts \
         else ()
+

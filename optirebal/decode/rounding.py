@@ -12,35 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from optirebal.errors import DecodeError
-from optirebal.program.compile import band_cost_weights
-from optirebal.program.data import SOFT_SLACK_CAP, ProblemData
-from optirebal.program.overlay import overlay_immediate_cost
-from optirebal.program.solve import TOLERANCE, cash_shortfall, pair_costs
-from optirebal.synthetic import contract_tolerance, decode_contracts, verify_contracts
-
-CASH_TOLERANCE = 1e-9
-"""Cash may fall below a reserve by at most this fraction of NAV (solver round-off only)."""
-
-
-@dataclass(frozen=True)
-class Trades:
-    """Decoded trades in shares and in weights, after rounding and repair."""
-
-    buy_shares: np.ndarray  # per pair
-    sell_shares: np.ndarray  # per lot
-    buys: np.ndarray  # per pair, weights
-    sells: np.ndarray  # per lot, weights
-    band_tolerance: np.ndarray  # per class, weights
-    contracts: np.ndarray | None = None  # per derivative, post-trade whole contracts
-    derivatives: np.ndarray | None = None  # per derivative, change of notional, weights
-    derivative_solution: np.ndarray | None = None  # the program's change before rounding
-    repairs: tuple[str, ...] = ()  # what the cash repair after rounding changed
-
+from optirebal.program.data import ProblemData
+from optirebal.program.solve import TOLERANCE
+from optirebal.program.terms import pair_costs
+from optirebal.program.terms.bands import band_excess
+from optirebal.program.terms.base import Point
+from optirebal.program.terms.cash import cash_shortfall
+from optirebal.decode.contracts import contract_tolerance, decode_contracts, verify_contracts
+from optirebal.decode.trades import CASH_TOLERANCE, Trades
 
 def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
            derivatives: np.ndarray | None = None) -> Trades:
@@ -116,9 +99,11 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
     repairs = tuple(f"cash repair after rounding moved {repaired[i] * data.nav:,.2f} of "
                     f"{data.securities[i]}" for i in np.flatnonzero(repaired > 0))
     # rounding changes the costs, and with them every post-cost weight
-    cost_shift = abs(float(pair_costs(data, buy_shares * price[data.pair_security] / data.nav,
-                                      sell_shares * price[lot_security] / data.nav).sum())
-                     - float(pair_costs(data, buys, sells).sum()))
+    cost_shift = abs(float(pair_costs(data, Point.of(buy_shares * price[data.pair_security]
+                                                      / data.nav,
+                                                      sell_shares * price[lot_security]
+                                                      / data.nav)).sum())
+                     - float(pair_costs(data, Point.of(buys, sells)).sum()))
     trades = Trades(
         buy_shares=buy_shares, sell_shares=sell_shares,
         buys=buy_shares * price[data.pair_security] / data.nav,
@@ -168,7 +153,7 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
     for _ in range(len(buy_shares) + len(sell_shares) + 1):
         buys = buy_shares * price[data.pair_security] / data.nav
         sells = sell_shares * price[lot_security] / data.nav
-        short = cash_shortfall(data, buys, sells, derivatives)
+        short = cash_shortfall(data, Point.of(buys, sells, derivatives))
         accounts = np.flatnonzero(short > CASH_TOLERANCE)
         if len(accounts) == 0:
             return buy_shares, sell_shares
@@ -243,19 +228,12 @@ def verify(data: ProblemData, trades: Trades) -> None:
     if ((data.sell_cap <= 0) & (trades.sell_shares > 0)).any():
         n = int(np.argmax((data.sell_cap <= 0) & (trades.sell_shares > 0)))
         raise DecodeError(f"sale of a restricted lot: {data.cap_reasons.get(('sell', n))}")
-    short = cash_shortfall(data, trades.buys, trades.sells, trades.derivatives)
+    short = cash_shortfall(data, Point.of(trades.buys, trades.sells, trades.derivatives))
     if (short > CASH_TOLERANCE).any():
         a = data.accounts[int(np.argmax(short))]
         raise DecodeError(f"account {a!r} ends {short.max() * data.nav:,.2f} below its reserve")
-    # the bands as the program states them (post-cost on the binding side, see compile.bind)
-    upper_cost, lower_cost = band_cost_weights(data)
-    cost = float(pair_costs(data, trades.buys, trades.sells).sum()) \
-        + overlay_immediate_cost(data, trades.derivatives)
-    dev = data.deviation(trades.buys, trades.sells, trades.derivatives)
-    slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
-    over = np.maximum(dev + upper_cost * cost - (data.upper - data.target) * data.scale,
-                      (data.lower - data.target) * data.scale - dev + lower_cost * cost)
-    over = over / data.scale - slack
+    # the bands as the program states them (post-cost on the binding side, see terms.bands)
+    over = band_excess(data, Point.of(trades.buys, trades.sells, trades.derivatives))
     if (over > trades.band_tolerance).any():
         k = int(np.argmax(over - trades.band_tolerance))
         raise DecodeError(f"class {data.classes[k]!r} is {over[k]:.3g} outside its band after "

@@ -1,8 +1,8 @@
-r"""Tax in the convex program: per-lot rates, wash-sale caps, the exact-netting regions, a budget.
+r"""Tax data of the program: per-lot rates, wash-sale caps, the exact-netting regions, a budget.
 
 :func:`with_tax` finishes the problem data (:mod:`optirebal.program.data`) with everything tax
-adds; :func:`program_terms`, :func:`bind` and :func:`residuals` are the hooks of the compiled
-program (:mod:`optirebal.program.compile`) and of its numpy verification.
+adds, applying the pure rules of :mod:`optirebal.tax` (netting, wash-sale exclusions); the
+program's tax term (:mod:`optirebal.program.terms.tax`) reads it.
 
 Realized gains in weights (fractions of pre-trade NAV ``V``), for lot sells ``s``:
 
@@ -13,7 +13,7 @@ Realized gains in weights (fractions of pre-trade NAV ``V``), for lot sells ``s`
 with ``g_S[l] = g_l`` for short-term lots of taxable accounts (0 otherwise), ``g_L`` likewise for
 long-term lots, and ``g_l = (value - basis) / value`` the lot's gain fraction (0 for a loss lot
 whose loss a wash sale disallows). The ``exact`` model adds, for one region ``r`` at a time
-(DESIGN section 5; the region is a parameter, so one compiled program serves all five),
+(DESIGN section 5; one region at a time, see :mod:`optirebal.program.regions`),
 
 .. math::
 
@@ -24,8 +24,7 @@ whose loss a wash sale disallows). The ``exact`` model adds, for one region ``r`
 
 where ``A_r`` holds at most two rows of :data:`optirebal.tax.netting.REGIONS` (a missing row is
 ``0 >= -1``) and ``(c_s, c_l, c_0)`` is :func:`~optirebal.tax.netting.region_affine`. The
-per-lot part goes into the program's ``tax_rate`` parameter; the rows and the constant are
-parameters too. A gain budget adds ``(g_S + g_L)^\top s \le B / V + e``, ``0 \le e \le \bar e``
+per-lot part goes into the program's ``tax_rate``. A gain budget adds ``(g_S + g_L)^\top s \le B / V + e``, ``0 \le e \le \bar e``
 with ``\bar e = 0`` for the hard cap and a cost ``\pi e`` in the penalty form.
 """
 
@@ -33,9 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 
 from optirebal.errors import InputError
@@ -46,10 +44,7 @@ from optirebal.tax.netting import REGIONS, TaxRates, region_affine
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
 
-__all__ = ["TaxData", "bind", "program_terms", "region_data", "residuals", "with_tax"]
-
-EXCESS_CAP = 10.0
-"""Largest excess over a soft gain budget (weights); large enough never to bind."""
+__all__ = ["TaxData", "region_coefficients", "region_data", "with_tax"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,70 +249,3 @@ def region_data(data: ProblemData, region: int) -> ProblemData:
     assert info is not None and info.exact
     rate = region_coefficients(info, region, data.tax_rate)[3]
     return dataclasses.replace(data, tax_rate=rate, tax=dataclasses.replace(info, region=region))
-
-
-def program_terms(data: ProblemData, sells: cp.Variable,
-                  par: dict[str, cp.Parameter]) -> tuple[list[Any], list[Any], dict[str, Any]]:
-    """Objective terms, constraints and named constraints the tax adds to the program.
-
-    Adds the parameters it creates to ``par``. Called only when ``data.tax.structure`` has a
-    true entry, so the linear program without a budget is unchanged.
-    """
-    info = data.tax
-    objective: list[Any] = []
-    constraints: list[Any] = []
-    named: dict[str, Any] = {}
-    n_l = len(data.lot_ids)
-    if info is None:
-        return objective, constraints, named
-    if info.exact:
-        par["region_rows"] = cp.Parameter((2, n_l), name="region_rows")
-        par["region_bound"] = cp.Parameter(2, name="region_bound")
-        par["tax_constant"] = cp.Parameter(name="tax_constant")
-        region = par["region_rows"] @ sells >= par["region_bound"]
-        constraints.append(region)
-        named["region"] = region
-        objective.append(par["tax_constant"])
-    if info.has_budget:
-        par["gain_row"] = cp.Parameter(n_l, name="gain_row")
-        par["gain_budget"] = cp.Parameter(name="gain_budget")
-        par["excess_cap"] = cp.Parameter(nonneg=True, name="excess_cap")
-        par["excess_penalty"] = cp.Parameter(nonneg=True, name="excess_penalty")
-        excess = cp.Variable(nonneg=True, name="gain_excess")
-        constraints += [par["gain_row"] @ sells <= par["gain_budget"] + excess,
-                        excess <= par["excess_cap"]]
-        objective.append(par["excess_penalty"] * excess)
-        named["budget"] = constraints[-2]
-    return objective, constraints, named
-
-
-def bind(par: dict[str, cp.Parameter], data: ProblemData) -> None:
-    """Fill the parameters of :func:`program_terms` from ``data`` (weights)."""
-    info = data.tax
-    if info is None:
-        return
-    if info.exact and "region_rows" in par:
-        rows, bound, constant, _ = region_coefficients(info, info.region, data.tax_rate)
-        par["region_rows"].value = rows
-        par["region_bound"].value = bound
-        par["tax_constant"].value = constant
-    if info.has_budget and "gain_row" in par:
-        par["gain_row"].value = info.gain_short + info.gain_long
-        par["gain_budget"].value = info.budget
-        hard = not np.isfinite(info.budget_penalty)
-        par["excess_cap"].value = 0.0 if hard else EXCESS_CAP
-        par["excess_penalty"].value = 0.0 if hard else info.budget_penalty
-
-
-def residuals(data: ProblemData, sells: np.ndarray) -> list[float]:
-    """Violations (weights) of the tax constraints at lot sells ``sells``."""
-    info = data.tax
-    if info is None:
-        return []
-    out: list[float] = []
-    if info.exact and info.region is not None:
-        rows, bound, _, _ = region_coefficients(info, info.region, data.tax_rate)
-        out.append(float(np.max(bound - rows @ sells)))
-    if info.has_budget and not np.isfinite(info.budget_penalty):
-        out.append(float((info.gain_short + info.gain_long) @ sells - info.budget))
-    return out

@@ -1,0 +1,174 @@
+"""The result's tidy frames, assembled from decoded trades (all money in currency)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from optirebal.decode.contracts import (
+    overlay_cash_frame,
+    residual_note,
+    synthetic_frame,
+    with_basis_risk,
+)
+from optirebal.decode.tax_report import refine_reasons, tax_report
+from optirebal.decode.trades import Trades
+from optirebal.program.data import ProblemData
+from optirebal.program.terms import cost_values, pair_costs, post_trade_weights
+from optirebal.program.terms.base import Point
+from optirebal.result import Diagnostics, Result
+
+
+def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
+                 objective: float) -> Result:
+    """Assemble the result frames from decoded trades (all money in currency)."""
+    pf = data.portfolio
+    nav = data.nav
+    price = pf.securities["price"].to_numpy(dtype=float)
+    point = Point.of(trades.buys, trades.sells, trades.derivatives)
+    pair_cost = pair_costs(data, point)
+    pair_sell_shares = np.bincount(data.lot_pair, weights=trades.sell_shares,
+                                   minlength=data.n_pairs)
+    net_shares = trades.buy_shares - pair_sell_shares
+
+    w_before = data.exposure_before / data.scale
+    w_after = post_trade_weights(data, point)
+    outside = np.maximum(np.maximum(w_after - data.upper, data.lower - w_after), 0.0)
+    weights = pd.DataFrame(
+        {"before": w_before, "after": w_after, "target": data.target, "lower": data.lower,
+         "upper": data.upper, "outside": outside},
+        index=pd.Index(data.classes, name="class"))
+
+    notes = list(diagnostics.notes)  # what the result adds is appended below, in this order
+    breached = [f"{name!r} by {gap * 1e4:.2f} bp" for name, gap in zip(data.classes, outside,
+                                                                        strict=True) if gap > 1e-6]
+    if breached:
+        notes.append(f"classes outside their bands after rounding and costs: "
+                     f"{', '.join(breached)} (decode allows one lot-size unit per order; see "
+                     "weights['outside'])")
+    in_force = _restrictions_in_force(data)
+    if in_force:
+        notes.append(in_force)
+
+    before_dev = pd.Series(w_before - data.target, index=data.classes)
+    after_dev = pd.Series(w_after - data.target, index=data.classes)
+    tracking = pd.Series({"before": pf.risk.tracking_error(before_dev),
+                          "after": pf.risk.tracking_error(after_dev)}, name="tracking_error")
+    # derivative overlay (optirebal.overlay): basis risk, costs, cash and the synthetic trades
+    tracking = with_basis_risk(data, tracking, trades)
+    synthetic = synthetic_frame(data, trades.contracts, trades.derivatives,
+                                trades.derivative_solution)
+    notes += [*residual_note(data, synthetic), *trades.repairs]
+
+    lots_sold = _lots_sold(data, trades)
+    # wash-sale flags and the exact tax of the final trades, whichever model chose them
+    lots_sold, tax_frame, tax, tax_notes = tax_report(data, lots_sold, trades.sell_shares,
+                                                      trades.buy_shares)
+    diagnostics = dataclasses.replace(diagnostics, notes=(*notes, *tax_notes))
+    values = {k: v * nav for k, v in cost_values(data, point).items()}
+    values["tax"] = tax
+    values["total"] = sum(values.values())
+    cost_frame = pd.DataFrame({"value": values}).rename_axis("component")
+    cost_frame["bps"] = cost_frame["value"] / nav * 1e4
+
+    n_a = len(data.accounts)
+    acc = pf.accounts
+    proceeds = np.bincount(data.pair_account, weights=(pair_sell_shares - trades.buy_shares)
+                           * price[data.pair_security], minlength=n_a)
+    account_cost = np.bincount(data.pair_account, weights=pair_cost * nav, minlength=n_a)
+    cash = pd.DataFrame({
+        "before": acc["cash"].to_numpy(), "flow": acc["flow"].to_numpy(), "traded": proceeds,
+        "costs": account_cost,
+        "after": acc["cash"].to_numpy() + acc["flow"].to_numpy() + proceeds - account_cost,
+        "reserve": acc["cash_reserve"].to_numpy()}, index=pd.Index(data.accounts, name="account"))
+    cash = overlay_cash_frame(data, cash, trades.derivatives)
+
+    traded = np.flatnonzero(net_shares != 0)
+    reasons = _reasons(data, traded, net_shares, trades)
+    reasons = refine_reasons(data, traded, net_shares, trades.sell_shares, reasons)
+    orders = pd.DataFrame({
+        "account": [data.accounts[data.pair_account[p]] for p in traded],
+        "security": [data.securities[data.pair_security[p]] for p in traded],
+        "side": np.where(net_shares[traded] > 0, "buy", "sell"),
+        "shares": net_shares[traded],
+        "price": price[data.pair_security[traded]],
+        "value": net_shares[traded] * price[data.pair_security[traded]],
+        "reason": reasons,
+    })
+    orders = orders.sort_values(["account", "security"], kind="stable").reset_index(drop=True)
+    return Result(orders=orders, lots_sold=lots_sold, weights=weights, costs=cost_frame,
+                  cash=cash, tracking_error=tracking, diagnostics=diagnostics, nav=nav,
+                  objective=objective, tax=tax_frame, synthetic=synthetic)
+
+
+RESTRICTION_REASONS = ("no_buy ", "no_sell ", "no_trade ", "locked lot ", "mode ")
+
+
+def _restrictions_in_force(data: ProblemData) -> str:
+    """One note naming the policy's restrictions that held trades at zero, with counts."""
+    counts: dict[tuple[str, str], int] = {}
+    for (side, _), reason in data.cap_reasons.items():
+        if reason.startswith(RESTRICTION_REASONS):
+            counts[reason, side] = counts.get((reason, side), 0) + 1
+    if not counts:
+        return ""
+    listed = "; ".join(f"{reason} ({n} {'buy' if side == 'buy' else 'lot'}{'s' * (n > 1)} "
+                       "held at zero)" for (reason, side), n in counts.items())
+    return f"restrictions in force: {listed}"
+
+
+def _lots_sold(data: ProblemData, trades: Trades) -> pd.DataFrame:
+    lots = data.portfolio.lots
+    sold = np.flatnonzero(trades.sell_shares > 0)
+    price = data.portfolio.securities["price"].reindex(lots["security"].iloc[sold]).to_numpy()
+    shares = trades.sell_shares[sold]
+    quantity = lots["quantity"].to_numpy(dtype=float)[sold]
+    basis = lots["cost_basis"].to_numpy(dtype=float)[sold] * shares / quantity
+    proceeds = shares * price
+    frame = pd.DataFrame({
+        "account": lots["account"].to_numpy()[sold],
+        "security": lots["security"].to_numpy()[sold],
+        "shares": shares, "proceeds": proceeds, "basis": basis, "gain": proceeds - basis,
+        "term": np.where(data.long_term[sold], "long", "short"),
+        "days_to_long_term": data.days_to_long_term[sold],
+    }, index=pd.Index([data.lot_ids[n] for n in sold], name="lot"))
+    return frame
+
+
+def _reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray,
+             trades: Trades) -> list[str]:
+    """One reason per order: band breach, cash flow, cash reserve, tax-loss harvest, or risk."""
+    weights = data.exposure_before / data.scale
+    exposure = data.exposure
+    available = data.cash + data.flow - data.reserve
+    loss_sold = np.bincount(data.lot_pair, weights=trades.sells * (data.gain_fraction < 0)
+                            * data.taxable_lot, minlength=data.n_pairs)
+    out = []
+    for p in traded:
+        a, i = data.pair_account[p], data.pair_security[p]
+        buy = net_shares[p] > 0
+        reason = None
+        for k in np.flatnonzero(exposure[:, i] != 0):
+            name = data.classes[k]
+            direction = np.sign(exposure[k, i]) * (1 if buy else -1)
+            if weights[k] > data.upper[k] + 1e-12 and direction < 0:
+                reason = f"band: {name} above upper edge"
+            elif weights[k] < data.lower[k] - 1e-12 and direction > 0:
+                reason = f"band: {name} below lower edge"
+            if reason:
+                break
+        if reason is None and buy and data.flow[a] > 0:
+            reason = "flow: deploy contribution"
+        elif reason is None and not buy and data.flow[a] < 0:
+            reason = "flow: raise withdrawal"
+        elif reason is None and not buy and available[a] < 0:
+            reason = "cash: restore reserve"
+        elif reason is None and buy and available[a] > 0 and data.cash[a] > data.reserve[a]:
+            reason = "cash: deploy excess cash"
+        if reason is None and not buy and loss_sold[p] > 0:
+            reason = "tax: loss harvest"
+        out.append(reason or ("risk: reduce tracking error" if data.risk_weight > 0
+                              else "rebalance: move toward target"))
+    return out

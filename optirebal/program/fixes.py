@@ -1,0 +1,118 @@
+"""Trades closed between solves: wash-sale directions and orders below the minimum trade.
+
+Both are disjunctions a convex program cannot state (buy a group *or* sell its loss lots; trade
+nothing *or* at least the minimum), settled by fixing one side (capping the other at zero) and
+solving again. Directions learned on one call are remembered by the
+:class:`~optirebal.rebalance.Rebalancer` and fixed before the next call's first solve, so a
+warm call solves once unless a new conflict appears.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optirebal.decode import group_flows
+from optirebal.program.data import ProblemData
+from optirebal.program.solve import TOLERANCE, Solution
+
+def fix_wash_conflicts(data: ProblemData, solution: Solution,
+                        conflicts: list[tuple[str, float, float]],
+                        fixes: list[str]) -> ProblemData:
+    """Fix the direction of each group the solution trades, so that solving again ends it.
+
+    A conflicting group keeps its larger side (the other is capped at zero). A group the
+    solution only buys, or only sells at a loss, keeps that side too: without it, the next
+    solve could move such a group into a new conflict and cost another round.
+    """
+    zero = TOLERANCE[solution.solver]
+    bought, lost = group_flows(data, solution.buys, solution.sells)
+    no_buy = lost > np.maximum(bought, zero)
+    no_loss_sale = (bought > zero) & ~no_buy
+    for name, side in conflict_sides(conflicts).items():
+        fixes.append(f"group {name!r}: {side} (wash sale)")
+    return block_groups(data, no_buy, no_loss_sale, "wash sale: group {} sold at a loss",
+                         "wash sale: group {} bought")
+
+
+def conflict_sides(conflicts: list[tuple[str, float, float]]) -> dict[str, str]:
+    """Per conflicting group, the side it keeps: the larger of its buys and its loss sales."""
+    return {name: "sold at a loss" if lost >= bought else "bought"
+            for name, bought, lost in conflicts}
+
+
+def prefix_wash_directions(data: ProblemData, fixes: list[str]) -> ProblemData:
+    """Fix before the solve the direction of groups whose bands already decide it.
+
+    A group with taxable loss lots whose every class is above its band must be sold, so it is
+    not bought anywhere; one whose every class is below its band must be bought, so its loss
+    lots are not sold. These are the choices the conflict loop would make after a solve; making
+    them first saves its re-solves. Groups inside their bands are left to the loop.
+    """
+    codes, names = data.group_codes
+    n_g = len(names)
+    lot_security = data.pair_security[data.lot_pair]
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0) & (data.sell_cap > 0)
+    has_loss = np.bincount(codes[lot_security], weights=loss_lot, minlength=n_g) > 0
+    if not has_loss.any():
+        return data
+    n_risky = len(data.portfolio.classes)
+    weights = data.exposure_before[:n_risky] / data.scale
+    over = weights > data.upper[:n_risky] + 1e-12
+    under = weights < data.lower[:n_risky] - 1e-12
+    loads = data.exposure[:n_risky] > 0
+    n_loads = loads.sum(axis=0)
+    sells = (n_loads > 0) & ((loads & over[:, None]).sum(axis=0) == n_loads)
+    buys = (n_loads > 0) & ((loads & under[:, None]).sum(axis=0) == n_loads)
+    members = np.bincount(codes, minlength=n_g)
+    no_buy = has_loss & (np.bincount(codes, weights=sells, minlength=n_g) == members)
+    no_loss_sale = has_loss & (np.bincount(codes, weights=buys, minlength=n_g) == members)
+    if not no_buy.any() and not no_loss_sale.any():
+        return data
+    fixes.append(f"wash sales prevented before the solve: {int(no_buy.sum())} groups above "
+                 f"their bands are not bought, {int(no_loss_sale.sum())} below their bands do "
+                 "not sell loss lots")
+    return block_groups(data, no_buy, no_loss_sale, "wash sale: group {} above its band",
+                         "wash sale: group {} below its band")
+
+
+def block_groups(data: ProblemData, no_buy: np.ndarray, no_loss_sale: np.ndarray,
+                  buy_reason: str, sell_reason: str) -> ProblemData:
+    """Data with buys of the ``no_buy`` groups and taxable loss sales of ``no_loss_sale`` capped."""
+    codes, names = data.group_codes
+    pair_group = codes[data.pair_security]
+    lot_group = pair_group[data.lot_pair]
+    pairs = np.flatnonzero(no_buy[pair_group])
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0)
+    lots = np.flatnonzero(no_loss_sale[lot_group] & loss_lot)
+    return data.with_closed(pairs, lots,
+                            [buy_reason.format(repr(names[pair_group[p]])) for p in pairs],
+                            [sell_reason.format(repr(names[lot_group[n]])) for n in lots])
+
+
+def small_orders(data: ProblemData, solution: Solution,
+                  spare_breaches: bool = False) -> tuple[ProblemData, int] | None:
+    """Data with orders below ``min_trade_value`` capped at zero, or None when there are none.
+
+    With ``spare_breaches``, orders in securities loading on a class outside its band before
+    the trades are kept: those are the ones a band may need.
+    """
+    minimum = data.policy.decode.min_trade_value / data.nav
+    if minimum <= 0:
+        return None
+    zero = TOLERANCE[solution.solver]
+    buys = solution.buys
+    pair_sells = data.pair_sells(solution.sells)
+    small_buy = (buys > zero) & (buys < minimum)
+    small_sell = (pair_sells > zero) & (pair_sells < minimum)
+    if spare_breaches:
+        weights = data.exposure_before / data.scale
+        outside = (weights > data.upper + 1e-12) | (weights < data.lower - 1e-12)
+        needed = (np.abs(data.exposure[outside]) > 0).any(axis=0)[data.pair_security]
+        small_buy &= ~needed
+        small_sell &= ~needed
+    if not small_buy.any() and not small_sell.any():
+        return None
+    lots = np.flatnonzero(small_sell[data.lot_pair])
+    fixed = data.with_closed(np.flatnonzero(small_buy), lots, "below min_trade_value",
+                             "below min_trade_value")
+    return fixed, int(small_buy.sum() + small_sell.sum())
