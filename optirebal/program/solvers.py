@@ -24,7 +24,7 @@ OPTIMAL, INACCURATE, INFEASIBLE, UNBOUNDED = ("optimal", "optimal_inaccurate", "
 _OSQP_POLISH = "polishing" if int(version("osqp").split(".")[0]) >= 1 else "polish"
 
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
-    "CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-9, "max_iter": 200,
+    "CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-8, "max_iter": 200,
                  "reduced_tol_gap_abs": 5e-9, "reduced_tol_gap_rel": 5e-9,
                  "reduced_tol_feas": 1e-6},
     "ECOS": {"abstol": 1e-9, "reltol": 1e-8, "feastol": 1e-9, "max_iters": 200},
