@@ -1,14 +1,16 @@
-"""Benchmark of `optirebal.solve`: cold solve, warm re-solve after a price change, bare Clarabel.
+"""Benchmark of `optirebal.Rebalancer`: cold solve, warm re-solve after a price change, bare Clarabel.
 
 500 securities (each its own class: a security-level model), 5,000 lots in 3 accounts, a
-10-factor risk model and 3/2-power impact. Prints seconds and the ratios the project tracks:
+10-factor risk model and 3/2-power impact, linear tax with loss lots (wash-sale conflicts
+between accounts). Prints seconds and the ratios the project tracks:
 
-- warm re-solve over the bare Clarabel solve of the same canonical problem (goal <= 1.2);
-- cold solve over bare Clarabel plus cvxpy's own compilation (goal <= 1.5). Both are the first
-  in their process: the first large compilation in a process costs several times a later one
-  (memory first touched), so the compilation is timed in a fresh subprocess;
-- warm re-solve over the peer: the same program built and solved from scratch in plain cvxpy
-  (what a user without a compile cache pays per call).
+- warm re-solve (the same ``Rebalancer``, prices moved 1%) over the bare Clarabel solve of the
+  same conic data (goal <= 1.2), and the number of program solves it took (goal 1);
+- cold solve (a new ``Rebalancer``) over bare Clarabel plus the build (problem data and conic
+  assembly; goal <= 1.5).
+
+The peer comparison (cvxportfolio) is ``benchmarks/bench_peer.py``; sizes are
+``benchmarks/bench_scale.py``.
 
 Run: ``python benchmarks/bench_core.py`` (2 cores, no timings are asserted anywhere).
 
@@ -20,26 +22,20 @@ cold and warm times with and without them, and their ratios.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import sys
 import time
 
-import clarabel
-import cvxpy as cp
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import dims_to_solver_cones
 
 import optirebal as orb
-from optirebal.program.compile import _build, compiled_program
 from optirebal.program.data import build_problem_data
-from optirebal.program.solve import SOLVER_OPTIONS
+from optirebal.program.solvers import solve_conic
+from optirebal.program.terms import build_program
 
 N_SECURITIES, N_ACCOUNTS, N_LOTS, N_FACTORS = 500, 3, 5000, 10
-IMPACT = next((a for a in sys.argv[1:] if not a.startswith("--")), "power")
-N_DERIVATIVES = next((int(a.split("=", 1)[1]) for a in sys.argv[1:]
-                      if a.startswith("--derivatives=")), 0)
+IMPACT = "power"  # or the first command-line argument
+N_DERIVATIVES = 0  # or --derivatives=N
 AS_OF = dt.date(2026, 11, 20)
 
 
@@ -96,65 +92,49 @@ def build(seed: int = 0, n_derivatives: int = 0) -> tuple[orb.Portfolio, orb.Pol
     return portfolio, policy
 
 
-def bare_clarabel_seconds(problem: cp.Problem, repeats: int = 3) -> float:
-    """Time of Clarabel alone on cvxpy's canonical data of ``problem`` (best of ``repeats``)."""
-    data, _, _ = problem.get_problem_data(cp.CLARABEL)
-    cones = dims_to_solver_cones(data["dims"])
-    n = data["A"].shape[1]
-    P = sp.triu(data["P"]).tocsc() if data.get("P") is not None else sp.csc_matrix((n, n))
-    A = data["A"].tocsc()
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    for name, value in SOLVER_OPTIONS["CLARABEL"].items():  # the settings optirebal solves with
-        setattr(settings, name, value)
-    best = np.inf
+def bare_clarabel_seconds(portfolio: orb.Portfolio, policy: orb.Policy,
+                          repeats: int = 3) -> tuple[float, float, int]:
+    """Clarabel alone on the conic data of ``portfolio`` (best of ``repeats``, seconds), the
+    build (problem data and assembly, seconds), and Clarabel's iterations."""
+    start = time.perf_counter()
+    data = build_problem_data(portfolio, policy)
+    program, _ = build_program(data)
+    build = time.perf_counter() - start
+    best, iterations = np.inf, 0
     for _ in range(repeats):
-        start = time.perf_counter()
-        solution = clarabel.DefaultSolver(P, data["c"], A, data["b"], cones, settings).solve()
-        best = min(best, time.perf_counter() - start)
-    assert str(solution.status) == "Solved", solution.status
-    return best
+        answer = solve_conic(program, "CLARABEL")
+        best, iterations = min(best, answer.seconds), answer.iterations or 0
+    assert answer.status == "optimal", answer.status
+    return best, build, iterations
+
+
+def verdict(value: float, goal: float) -> str:
+    return f"(goal <= {goal:g}) {'met' if value <= goal else 'NOT met'}"
 
 
 def main() -> None:
-    portfolio, policy = build()
+    small, small_policy = build(n_derivatives=1)  # loads and warms numpy, scipy, clarabel
+    orb.solve(small, small_policy)
     cold_seconds, warm_seconds, cold, warm = timed_solves(0)
+    portfolio, policy = build()
     moved = portfolio.with_prices(portfolio.securities["price"] * 1.01)
-    data = build_problem_data(moved, policy)
-    program, _ = compiled_program(data)
-    program.bind(data)
-    bare = bare_clarabel_seconds(program.problem)
-
-    # cvxpy's own compilation of the same program, from scratch and first in its process
-    done = subprocess.run([sys.executable, __file__, IMPACT, "--compile-only"], check=True,
-                          capture_output=True, text=True)
-    compile_seconds = float(done.stdout.split()[-1])
-
-    # peer: build and solve the same program in plain cvxpy, no cache
-    start = time.perf_counter()
-    peer = _build(data, "power")
-    peer.bind(data)
-    peer.problem.solve(solver=cp.CLARABEL)
-    peer_seconds = time.perf_counter() - start
-
+    bare, build_seconds, iterations = bare_clarabel_seconds(moved, policy)
     print(f"problem: {N_SECURITIES} securities, {N_LOTS} lots, {N_ACCOUNTS} accounts, "
           f"{N_FACTORS} factors, impact {IMPACT}; {len(cold.orders)} orders, "
           f"turnover {cold.turnover:.2%}")
-    print(f"cold solve (build + compile + solve + decode): {cold_seconds:8.3f} s")
+    print(f"cold solve (new Rebalancer):                   {cold_seconds:8.3f} s "
+          f"({cold.diagnostics.solves} solves)")
     print(f"warm re-solve after a price change:            {warm_seconds:8.3f} s "
-          f"(cache hit: {warm.diagnostics.cache_hit})")
-    print(f"bare Clarabel on the canonical problem:        {bare:8.3f} s")
-    print(f"cvxpy compilation, first in a process:         {compile_seconds:8.3f} s")
-    print(f"peer: plain cvxpy build + solve, no cache:     {peer_seconds:8.3f} s")
+          f"(compiles {warm.diagnostics.compiles}, solves {warm.diagnostics.solves})")
+    print(f"bare Clarabel on the same conic data:          {bare:8.3f} s ({iterations} iterations)")
+    print(f"build: problem data and conic assembly:        {build_seconds:8.3f} s")
     solves = warm.diagnostics.solves
-    print(f"program solves in the warm re-solve:           {solves:8d}  "
-          f"(between them: {len(warm.diagnostics.fixes)} fixes, wash-sale groups)")
-    print(f"ratio warm / bare solver:                      {warm_seconds / bare:8.2f}  "
-          "(goal <= 1.2)")
-    print(f"ratio warm / (solves x bare solver):           {warm_seconds / (solves * bare):8.2f}")
-    print(f"ratio cold / (bare solver + compilation):      "
-          f"{cold_seconds / (bare + compile_seconds):8.2f}  (goal <= 1.5)")
-    print(f"ratio warm / peer:                             {warm_seconds / peer_seconds:8.2f}")
+    print(f"program solves in the warm re-solve:           {solves:8d}  (goal 1) "
+          f"{'met' if solves == 1 else 'NOT met'}")
+    ratio = warm_seconds / bare
+    print(f"ratio warm / bare solver:                      {ratio:8.2f}  {verdict(ratio, 1.2)}")
+    ratio = cold_seconds / (bare + build_seconds)
+    print(f"ratio cold / (bare solver + build):            {ratio:8.2f}  {verdict(ratio, 1.5)}")
 
 
 def timed_solves(n_derivatives: int) -> tuple[float, float, orb.Result, orb.Result]:
@@ -163,17 +143,17 @@ def timed_solves(n_derivatives: int) -> tuple[float, float, orb.Result, orb.Resu
     portfolio, policy = build(n_derivatives=n_derivatives)
     # the program's numbers of solves (wash-sale fixes, repairs) differ between variants:
     # each variant's time is also reported per solve below
-    orb.clear_cache()
+    rebalancer = orb.Rebalancer(policy)
     start = time.perf_counter()
-    cold = orb.solve(portfolio, policy)
+    cold = rebalancer.solve(portfolio)
     cold_seconds = time.perf_counter() - start
     moved = portfolio.with_prices(portfolio.securities["price"] * 1.01)
     warm_times = []
     for _ in range(3):
         start = time.perf_counter()
-        warm = orb.solve(moved, policy)
+        warm = rebalancer.solve(moved)
         warm_times.append(time.perf_counter() - start)
-    assert warm.diagnostics.cache_hit
+    assert warm.diagnostics.compiles == 0
     return cold_seconds, min(warm_times), cold, warm
 
 
@@ -195,21 +175,11 @@ def compare_overlay(n_derivatives: int) -> None:
     print(f"program solves without / with (cold):          {solves_0:8d} / {solves_d:8d}")
 
 
-def compile_only() -> None:
-    """Print the seconds cvxpy takes to compile the program (run in a fresh process)."""
-    portfolio, policy = build()
-    data = build_problem_data(portfolio.with_prices(portfolio.securities["price"] * 1.01), policy)
-    fresh = _build(data, "power")  # the cone choice matters only for power impact
-    fresh.bind(data)
-    start = time.perf_counter()
-    fresh.problem.get_problem_data(cp.CLARABEL)
-    print(time.perf_counter() - start)
-
-
 if __name__ == "__main__":
-    if "--compile-only" in sys.argv:
-        compile_only()
-    elif N_DERIVATIVES:
+    IMPACT = next((a for a in sys.argv[1:] if not a.startswith("--")), IMPACT)
+    N_DERIVATIVES = next((int(a.split("=", 1)[1]) for a in sys.argv[1:]
+                          if a.startswith("--derivatives=")), 0)
+    if N_DERIVATIVES:
         compare_overlay(N_DERIVATIVES)
     else:
         main()

@@ -51,7 +51,8 @@ class ProblemData:
     pair_account: np.ndarray
     pair_security: np.ndarray
     lot_pair: np.ndarray
-    exposure: np.ndarray  # classes x securities, cash column subtracted when cash is a class
+    exposure: np.ndarray  # classes x securities, cash row -1 when cash is a class
+    exposure_sparse: sp.csr_matrix  # the same, sparse (a security loads on few classes)
     impact_model: str
     # values (parameters)
     scale: float  # 1 + total flow, post-trade NAV before costs over V
@@ -72,7 +73,7 @@ class ProblemData:
     linear_cost: np.ndarray  # per security: half-spread + commissions per unit value
     impact_cost: np.ndarray  # per security: coefficient of |x|^(3/2) or x^2
     tax_rate: np.ndarray  # per lot: tax per unit of sold value (rate x gain fraction)
-    buy_cap: np.ndarray  # per pair
+    buy_cap: np.ndarray  # per pair: 0 closed, inf open
     sell_cap: np.ndarray  # per lot
     buy_counterflow: np.ndarray  # per pair
     sell_counterflow: np.ndarray  # per lot
@@ -99,7 +100,9 @@ class ProblemData:
         """What a re-used :class:`~optirebal.program.workspace.Workspace` depends on: sizes and
         maps that a lot bought or sold leaves alone (lots are values, not shape)."""
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(np.ascontiguousarray(self.exposure, dtype=np.float64).tobytes())
+        for part in (self.exposure_sparse.indptr, self.exposure_sparse.indices,
+                     self.exposure_sparse.data):
+            digest.update(np.ascontiguousarray(part).tobytes())
         return (tuple(self.accounts), tuple(self.securities), tuple(self.classes),
                 self.factor.shape[1], self.impact_model, digest.hexdigest(),
                 None if self.overlay is None else self.overlay.structure,
@@ -127,12 +130,12 @@ class ProblemData:
     @cached_property
     def exposure_by_pairs(self) -> sp.csr_matrix:
         """Classes x pairs: the exposure a unit bought in a pair adds (units of V)."""
-        return sp.csr_matrix(self.exposure)[:, self.pair_security].tocsr()
+        return self.exposure_sparse[:, self.pair_security].tocsr()
 
     @cached_property
     def exposure_by_lots(self) -> sp.csr_matrix:
         """Classes x lots: the exposure a unit sold from a lot removes (units of V)."""
-        return sp.csr_matrix(self.exposure)[:, self.pair_security[self.lot_pair]].tocsr()
+        return self.exposure_sparse[:, self.pair_security[self.lot_pair]].tocsr()
 
     def with_closed(self, pairs: np.ndarray, lots: np.ndarray, buy_reason: str | Sequence[str],
                     sell_reason: str | Sequence[str]) -> ProblemData:
@@ -253,8 +256,7 @@ def _problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
         rate = np.where(long_term, policy.tax.long_term_rate, policy.tax.short_term_rate)
         tax_rate = np.where(taxable_lot, rate * gain_fraction, 0.0)
 
-    no_cap_buy = 2.0 * max(scale, 1.0)
-    buy_cap = np.full(n_a * n_i, no_cap_buy)
+    buy_cap = np.full(n_a * n_i, np.inf)  # cash bounds every buy; restrictions close some
     sell_cap = lot_weight.copy()
     cap_reasons: dict[tuple[str, int], str] = {}
     _apply_restrictions(policy, accounts, securities, list(lots.index), lot_pair, n_i, buy_cap,
@@ -294,6 +296,7 @@ def _problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
         portfolio=portfolio, policy=policy, nav=nav, accounts=accounts, securities=securities,
         classes=classes, lot_ids=list(lots.index), pair_account=pair_account,
         pair_security=pair_security, lot_pair=lot_pair, exposure=exposure,
+        exposure_sparse=sp.csr_matrix(exposure),
         impact_model=policy.costs.impact, scale=scale, lot_weight=lot_weight,
         gain_fraction=gain_fraction, long_term=long_term, days_to_long_term=to_long,
         taxable_lot=taxable_lot, cash=cash, flow=flow, reserve=reserve,

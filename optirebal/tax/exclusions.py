@@ -295,11 +295,14 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
                     f"{count:g} {security} scheduled {day} in {account} ({where})")
     washed = np.zeros(len(lots), dtype=bool)
     reasons: dict[int, str] = {}
-    replaced = set(lot_group[recent]) | set(soon)  # groups with any replacement candidate
-    for n in map(int, np.flatnonzero(loss & np.isin(lot_group, list(replaced)))):
+    recent_lots: dict[str, list[int]] = {}  # per group, its lots bought in the last 30 days
+    for m in map(int, np.flatnonzero(recent)):
+        recent_lots.setdefault(lot_group[m], []).append(m)
+    replaced = set(recent_lots) | set(soon)  # groups with any replacement candidate
+    candidate = pd.Series(lot_group).isin(replaced).to_numpy()  # hashed: groups are strings
+    for n in map(int, np.flatnonzero(loss & candidate)):
         g = lot_group[n]
-        others = np.flatnonzero(recent & (lot_group == g))
-        others = others[others != n]
+        others = [m for m in recent_lots.get(g, []) if m != n]
         why = [f"lot {lots.index[m]!r} bought {acquired[m]}" for m in others]
         why += soon.get(g, [])
         if why:

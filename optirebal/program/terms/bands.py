@@ -55,6 +55,20 @@ def band_excess(data: ProblemData, x: Point) -> np.ndarray:
     return over / data.scale - slack
 
 
+def reachable_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the least and greatest post-trade weight any trade could give; a band edge
+    outside that range never binds, and gets no row. Holdings are long only and cash stays at
+    or above its reserve, so a class lies between its smallest and largest loading (0 and 1
+    included); cash between 0 and 1. An overlay can lever any class: no edge is dropped."""
+    n_k = len(data.classes)
+    if data.overlay is not None:
+        return np.full(n_k, -np.inf), np.full(n_k, np.inf)
+    is_cash = np.array([k == data.policy.cash_class for k in data.classes])
+    low = np.minimum(data.exposure.min(axis=1, initial=0.0), 0.0)
+    high = np.maximum(data.exposure.max(axis=1, initial=0.0), 1.0)
+    return np.where(is_cash, 0.0, low), np.where(is_cash, 1.0, high)
+
+
 class Bands(BaseTerm):
     """Band rows per class, with soft slacks when the policy asks (module docstring)."""
 
@@ -63,8 +77,14 @@ class Bands(BaseTerm):
     def build(self, ctx: Context) -> None:
         d, bld = ctx.data, ctx.builder
         assert ctx.immediate_cost is not None
+        low, high = reachable_weights(d)
+        binds_up = (d.upper < high) | d.soft_bands
+        binds_lo = (d.lower > low) | d.soft_bands
+        rows_up, rows_lo = np.flatnonzero(binds_up), np.flatnonzero(binds_lo)
         z = bld.select("deviation")
         upper_cost, lower_cost = band_cost_weights(d)
+        upper_cost = np.where(binds_up, upper_cost, 0.0)
+        lower_cost = np.where(binds_lo, lower_cost, 0.0)
         upper = z
         lower = -z
         if upper_cost.any() or lower_cost.any():
@@ -81,10 +101,12 @@ class Bands(BaseTerm):
                 bld.at_most(f"{name} cap", slack, SOFT_SLACK_CAP)
                 bld.minimize(slack, d.band_penalty)
             upper, lower = upper - over, lower - under
-        bld.at_most("band upper", upper, (d.upper - d.target) * d.scale, relax=True,
-                    labels=lambda k: f"band upper {d.classes[k]!r} ({d.upper[k]:.4g})")
-        bld.at_most("band lower", lower, -(d.lower - d.target) * d.scale, relax=True,
-                    labels=lambda k: f"band lower {d.classes[k]!r} ({d.lower[k]:.4g})")
+        bld.at_most("band upper", upper[rows_up], ((d.upper - d.target) * d.scale)[rows_up],
+                    relax=True, labels=lambda n: f"band upper {d.classes[rows_up[n]]!r} "
+                                                 f"({d.upper[rows_up[n]]:.4g})")
+        bld.at_most("band lower", lower[rows_lo], (-(d.lower - d.target) * d.scale)[rows_lo],
+                    relax=True, labels=lambda n: f"band lower {d.classes[rows_lo[n]]!r} "
+                                                 f"({d.lower[rows_lo[n]]:.4g})")
 
     def residual(self, data: ProblemData, x: Point) -> float:
         return float(np.max(band_excess(data, x) * data.scale, initial=0.0))

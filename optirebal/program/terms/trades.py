@@ -60,8 +60,12 @@ class Trades(BaseTerm):
         s = bld.variable("sells", len(open_sells))
         bld.at_most("buys >= 0", -b)
         bld.at_most("sells >= 0", -s)
-        bld.at_most("buy caps", b, d.buy_cap[open_buys], relax=True,
-                    labels=lambda n: d.cap_reasons.get(("buy", int(open_buys[n])), "buy cap"))
+        # a buy is open (no cap: cash bounds it) or closed; only closed ones need a row, and only
+        # in the elastic form, where the cap may give
+        capped = np.flatnonzero(np.isfinite(d.buy_cap[open_buys]))
+        bld.at_most("buy caps", b[capped], d.buy_cap[open_buys[capped]], relax=True,
+                    labels=lambda n: d.cap_reasons.get(("buy", int(open_buys[capped[n]])),
+                                                       "buy cap"))
         bld.at_most("sell caps", s, d.sell_cap[open_sells], relax=True,
                     labels=lambda n: d.cap_reasons.get(("sell", int(open_sells[n])), "sell cap"))
         if bld.elastic:  # the lot itself is a physical limit, never relaxed
