@@ -3,7 +3,8 @@
 Orchestration only (DESIGN section 2): problem data -> wash-sale directions known for its shape
 -> program built from its terms and solved by the chain (region by region for exact tax) ->
 same-solve wash-sale conflicts fixed and solved again -> orders below the minimum dropped and
-solved again -> decode and verify -> result frames.
+solved again (:mod:`optirebal.program.fixes`) -> decode and verify -> result frames. What each
+step repaired or fixed is an :class:`~optirebal.events.Event`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 from optirebal.decode import Trades, decode, wash_conflicts
 from optirebal.decode.frames import build_result
 from optirebal.errors import InfeasibleError, SolverError
+from optirebal.events import Event
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.data import ProblemData, build_problem_data
 from optirebal.program.diagnose import diagnose
 from optirebal.program.fixes import (
     conflict_sides,
+    drop_small_orders,
     fix_wash_conflicts,
     prefix_wash_directions,
-    small_orders,
 )
 from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import ALMOST_SOLVED_NOTE, TOLERANCE, Infeasible, Solution
@@ -34,8 +36,8 @@ class Rebalancer:
     What is re-used between calls is held per *shape* (:attr:`ProblemData.shape_key`: accounts,
     securities, classes, exposures, factors, impact model, overlay and tax structure), which a
     lot bought or sold does not change: a :class:`~optirebal.program.workspace.Workspace` with
-    the value-free maps of the program and the wash-sale directions learned on earlier calls.
-    ``result.diagnostics.compiles`` says whether a call had to make a new one.
+    the wash-sale directions learned on earlier calls. ``result.diagnostics.compiles`` is 1 when
+    a call met a new shape.
 
     Parameters
     ----------
@@ -60,25 +62,24 @@ class Rebalancer:
             When no solver returns a verified answer.
         """
         data = build_problem_data(portfolio, self.policy)
-        key = data.shape_key
-        compiles = int(key not in self._workspaces)
-        workspace = self._workspaces.setdefault(key, Workspace())
+        compiles = int(data.shape_key not in self._workspaces)
+        workspace = self._workspaces.setdefault(data.shape_key, Workspace())
         if not triggered(data):
-            quiet = "every class is inside its trigger band and no cash must move: no trade"
+            quiet = Event("not_triggered", "every class is inside its trigger band and no cash "
+                                           "must move: no trade")
             diag = Diagnostics(None, "not triggered", None, 0.0, 0.0, not compiles, 0.0,
-                               notes=(quiet,), compiles=compiles)
-            return build_result(data, Trades.none(data), diag, 0.0)
+                               compiles=compiles)
+            return build_result(data, Trades.none(data), diag, 0.0, [quiet])
         run = _Runs()
-        fixes: list[str] = []
-        data = prefix_wash_directions(data, fixes)
-        primed = workspace.known_directions(data)
+        data = prefix_wash_directions(data, run.events)
+        primed = workspace.known_directions(data, run.events)
         try:
             solution, data = run(primed), primed
         except InfeasibleError:
             if primed is data:
                 raise
-            fixes.append("wash-sale directions of the last call made the policy infeasible: "
-                         "solved without them")
+            run.events.append(Event("wash_directions_dropped", "wash-sale directions of the "
+                                    "last call made the policy infeasible: solved without them"))
             solution = run(data)
         sides: dict[str, str] = {}
         for _ in range(self.policy.solver.conflict_rounds):
@@ -87,21 +88,18 @@ class Rebalancer:
             if not conflicts:
                 break
             sides.update(conflict_sides(conflicts))
-            data = fix_wash_conflicts(data, solution, conflicts, fixes)
+            data = fix_wash_conflicts(data, solution, conflicts, run.events)
             solution = run(data)
         workspace.learn_directions(data, solution, sides)
-        data, solution = _drop_small_orders(data, solution, run, fixes, run.notes)
+        data, solution = drop_small_orders(data, solution, run, run.events)
         trades = decode(data, solution.buys, solution.sells, solution.solver, solution.derivatives)
-        if solution.status != "optimal":
-            run.notes.append(ALMOST_SOLVED_NOTE.format(solver=solution.solver,
-                                                       status=solution.status))
         diag = Diagnostics(
             solver=solution.solver, status=solution.status, iterations=solution.iterations,
             compile_seconds=run.build_seconds, solve_seconds=run.solve_seconds,
             cache_hit=not compiles, residual=solution.residual, attempts=tuple(run.attempts),
-            solves=run.solves, fixes=tuple(fixes), notes=tuple(run.notes + run.regions[-1:]),
-            compiles=compiles)
-        return build_result(data, trades, diag, solution.objective)
+            solves=run.solves, compiles=compiles)
+        return build_result(data, trades, diag, solution.objective,
+                            [*run.events, *_answer_events(self.policy, solution, run)])
 
 
 def solve(portfolio: Portfolio, policy: Policy) -> Result:
@@ -113,12 +111,12 @@ def solve(portfolio: Portfolio, policy: Policy) -> Result:
 
 
 class _Runs:
-    """Solves of one call, with what they cost and what they reported."""
+    """The solves of one call: what they cost, their attempts and their events."""
 
     def __init__(self) -> None:
         self.solves, self.build_seconds, self.solve_seconds = 0, 0.0, 0.0
         self.attempts: list[tuple[str, str]] = []
-        self.notes: list[str] = []
+        self.events: list[Event] = []
         self.regions: list[str] = []  # the exact tax model's region choice per solve
 
     def __call__(self, data: ProblemData) -> Solution:
@@ -140,29 +138,16 @@ class _Runs:
         return solution
 
 
-def _drop_small_orders(data: ProblemData, solution: Solution, run: _Runs, fixes: list[str],
-                       notes: list[str]) -> tuple[ProblemData, Solution]:
-    """Drop every order below ``min_trade_value`` and solve again; if the bands need some, drop
-    only those on classes inside their bands; keep them when even that fails."""
-    for _ in range(data.policy.decode.repair_rounds):
-        attempt, kept = None, ""
-        for spare_breaches in (False, True):
-            small = small_orders(data, solution, spare_breaches)
-            if small is None:
-                break
-            fixed, dropped = small
-            try:
-                attempt = (fixed, run(fixed), dropped)
-                break
-            except InfeasibleError:
-                kept = f"kept {dropped} orders below min_trade_value: the bands need them"
-            except SolverError as exc:
-                kept = f"kept {dropped} orders below min_trade_value: re-solve failed ({exc})"
-                break
-        if attempt is None:
-            if kept:
-                notes.append(kept)
-            break
-        data, solution, dropped = attempt
-        fixes.append(f"dropped {dropped} orders below min_trade_value and solved again")
-    return data, solution
+def _answer_events(policy: Policy, solution: Solution, run: _Runs) -> list[Event]:
+    """Events about the accepted answer: reduced accuracy, fallback, netting region."""
+    out = []
+    if solution.status != "optimal":
+        out.append(Event("reduced_accuracy", ALMOST_SOLVED_NOTE.format(
+            solver=solution.solver, status=solution.status)))
+    if solution.solver != policy.solver.chain[0]:
+        out.append(Event("solver_fallback", f"answer from {solution.solver} after "
+                         f"{len(run.attempts) - 1} failed attempts",
+                         value=float(len(run.attempts) - 1)))
+    if solution.region is not None and run.regions:
+        out.append(Event("tax_region", run.regions[-1], value=float(solution.region)))
+    return out

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from optirebal.events import events_frame
+
 
 @dataclass(frozen=True)
 class Diagnostics:
@@ -91,6 +93,11 @@ class Result:
         ``carry_cost`` (currency) and ``reason``; ``None`` when the portfolio has no
         derivatives. Costs then include ``derivative_spread`` and ``carry`` (over the horizon),
         and ``cash`` a ``margin`` column.
+    events : DataFrame
+        One row per repair, breach, fix, default or fallback (:mod:`optirebal.events`):
+        ``kind``, ``account``, ``security`` (or wash-sale group), ``asset_class``, ``value``,
+        ``limit`` (currency or weights, by kind) and ``message``. ``diagnostics.notes`` and
+        ``diagnostics.fixes`` are its messages.
     """
 
     orders: pd.DataFrame
@@ -102,8 +109,9 @@ class Result:
     diagnostics: Diagnostics
     nav: float
     objective: float = field(default=float("nan"))
-    tax: pd.DataFrame | None = None  # exact tax of the final trades (optirebal.tax.report)
-    synthetic: pd.DataFrame | None = None  # derivative trades (optirebal.synthetic.synthetic_frame)
+    tax: pd.DataFrame | None = None  # exact tax of the final trades (optirebal.decode.tax_report)
+    synthetic: pd.DataFrame | None = None  # derivative trades (decode.contracts.synthetic_frame)
+    events: pd.DataFrame = field(default_factory=lambda: events_frame(()))
 
     @property
     def traded(self) -> bool:

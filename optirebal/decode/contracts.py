@@ -16,6 +16,7 @@ import pandas as pd
 
 from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError
+from optirebal.events import Event
 from optirebal.overlay import EXPOSURE_PREFIX, OverlayData
 from optirebal.program.terms.overlay import (
     overlay_costs,
@@ -312,15 +313,15 @@ def _contract_reason(data: ProblemData, d: int, traded: float) -> str:
         else "rebalance: move toward target"
 
 
-def residual_note(data: ProblemData, frame: pd.DataFrame | None) -> tuple[str, ...]:
-    """A note on the exposure left by rounding into whole contracts, by class (currency)."""
+def residual_events(data: ProblemData, frame: pd.DataFrame | None) -> list[Event]:
+    """The exposure left by rounding into whole contracts, one event per class (currency)."""
     ov = data.overlay
     if ov is None or frame is None or not len(frame) or not (frame["residual_notional"] != 0).any():
-        return ()
+        return []
     residual = ov.exposure @ (frame["residual_notional"].reindex(ov.instruments, fill_value=0.0)
                               .to_numpy())
-    parts = [f"{name} {value:+,.2f} ({value / data.nav * 1e4:+.2f} bp)"
-             for name, value in zip(data.classes, residual, strict=True) if abs(value) > 0.005]
-    return ("exposure left by rounding into whole contracts: " + ", ".join(parts),) if parts \
-        else ()
+    return [Event("contract_residual", f"exposure left by rounding into whole contracts: "
+                                       f"{name} {value:+,.2f} ({value / data.nav * 1e4:+.2f} bp)",
+                  asset_class=name, value=float(value))
+            for name, value in zip(data.classes, residual, strict=True) if abs(value) > 0.005]
 

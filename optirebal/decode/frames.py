@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from optirebal.decode.contracts import (
     overlay_cash_frame,
-    residual_note,
+    residual_events,
     synthetic_frame,
     with_basis_risk,
 )
 from optirebal.decode.tax_report import refine_reasons, tax_report
 from optirebal.decode.trades import Trades
+from optirebal.events import Event, events_frame, messages
 from optirebal.program.data import ProblemData
 from optirebal.program.terms import cost_values, pair_costs, post_trade_weights
 from optirebal.program.terms.base import Point
@@ -22,8 +24,13 @@ from optirebal.result import Diagnostics, Result
 
 
 def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
-                 objective: float) -> Result:
-    """Assemble the result frames from decoded trades (all money in currency)."""
+                 objective: float, events: Sequence[Event] = ()) -> Result:
+    """Assemble the result frames from decoded trades (all money in currency).
+
+    ``events`` are those of the solves; the result adds its own (band breaches, restrictions in
+    force, contract residuals, cash repairs, tax) and builds the diagnostics' notes and fixes
+    from all of them.
+    """
     pf = data.portfolio
     nav = data.nav
     price = pf.securities["price"].to_numpy(dtype=float)
@@ -41,16 +48,13 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
          "upper": data.upper, "outside": outside},
         index=pd.Index(data.classes, name="class"))
 
-    notes = list(diagnostics.notes)  # what the result adds is appended below, in this order
-    breached = [f"{name!r} by {gap * 1e4:.2f} bp" for name, gap in zip(data.classes, outside,
-                                                                        strict=True) if gap > 1e-6]
-    if breached:
-        notes.append(f"classes outside their bands after rounding and costs: "
-                     f"{', '.join(breached)} (decode allows one lot-size unit per order; see "
-                     "weights['outside'])")
-    in_force = _restrictions_in_force(data)
-    if in_force:
-        notes.append(in_force)
+    events = list(events)  # what the result adds is appended below, in this order
+    events += [Event("band_breach", f"class {name!r} is outside its band after rounding and "
+                                    f"costs by {gap * 1e4:.2f} bp (decode allows one lot-size "
+                                    "unit per order; see weights['outside'])",
+                     asset_class=name, value=float(gap))
+               for name, gap in zip(data.classes, outside, strict=True) if gap > 1e-6]
+    events += _restrictions_in_force(data)
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)
@@ -60,13 +64,15 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     tracking = with_basis_risk(data, tracking, trades)
     synthetic = synthetic_frame(data, trades.contracts, trades.derivatives,
                                 trades.derivative_solution)
-    notes += [*residual_note(data, synthetic), *trades.repairs]
+    events += [*residual_events(data, synthetic), *trades.repairs]
 
     lots_sold = _lots_sold(data, trades)
     # wash-sale flags and the exact tax of the final trades, whichever model chose them
-    lots_sold, tax_frame, tax, tax_notes = tax_report(data, lots_sold, trades.sell_shares,
-                                                      trades.buy_shares)
-    diagnostics = dataclasses.replace(diagnostics, notes=(*notes, *tax_notes))
+    lots_sold, tax_frame, tax, tax_events = tax_report(data, lots_sold, trades.sell_shares,
+                                                       trades.buy_shares)
+    events += tax_events
+    diagnostics = dataclasses.replace(diagnostics, notes=messages(events, "note"),
+                                      fixes=messages(events, "fix"))
     values = {k: v * nav for k, v in cost_values(data, point).items()}
     values["tax"] = tax
     values["total"] = sum(values.values())
@@ -100,23 +106,22 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     orders = orders.sort_values(["account", "security"], kind="stable").reset_index(drop=True)
     return Result(orders=orders, lots_sold=lots_sold, weights=weights, costs=cost_frame,
                   cash=cash, tracking_error=tracking, diagnostics=diagnostics, nav=nav,
-                  objective=objective, tax=tax_frame, synthetic=synthetic)
+                  objective=objective, tax=tax_frame, synthetic=synthetic,
+                  events=events_frame(events))
 
 
 RESTRICTION_REASONS = ("no_buy ", "no_sell ", "no_trade ", "locked lot ", "mode ")
 
 
-def _restrictions_in_force(data: ProblemData) -> str:
-    """One note naming the policy's restrictions that held trades at zero, with counts."""
+def _restrictions_in_force(data: ProblemData) -> list[Event]:
+    """One event per restriction of the policy that held trades at zero (value: how many)."""
     counts: dict[tuple[str, str], int] = {}
     for (side, _), reason in data.cap_reasons.items():
         if reason.startswith(RESTRICTION_REASONS):
             counts[reason, side] = counts.get((reason, side), 0) + 1
-    if not counts:
-        return ""
-    listed = "; ".join(f"{reason} ({n} {'buy' if side == 'buy' else 'lot'}{'s' * (n > 1)} "
-                       "held at zero)" for (reason, side), n in counts.items())
-    return f"restrictions in force: {listed}"
+    return [Event("restriction", f"restriction in force: {reason} ({n} "
+                                 f"{'buy' if side == 'buy' else 'lot'}{'s' * (n > 1)} held at zero)",
+                  value=float(n)) for (reason, side), n in counts.items()]
 
 
 def _lots_sold(data: ProblemData, trades: Trades) -> pd.DataFrame:

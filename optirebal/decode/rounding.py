@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from optirebal.errors import DecodeError
+from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE
 from optirebal.program.terms import pair_costs
@@ -96,8 +97,10 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
                 + np.bincount(lot_security, minlength=len(data.securities),
                               weights=np.abs(sell_shares - rounded[1]) * price[lot_security])
                 ) / data.nav
-    repairs = tuple(f"cash repair after rounding moved {repaired[i] * data.nav:,.2f} of "
-                    f"{data.securities[i]}" for i in np.flatnonzero(repaired > 0))
+    repairs = tuple(Event("cash_repair", f"cash repair after rounding moved "
+                                         f"{repaired[i] * data.nav:,.2f} of {data.securities[i]}",
+                          security=data.securities[i], value=float(repaired[i] * data.nav))
+                    for i in np.flatnonzero(repaired > 0))
     # rounding changes the costs, and with them every post-cost weight
     cost_shift = abs(float(pair_costs(data, Point.of(buy_shares * price[data.pair_security]
                                                       / data.nav,

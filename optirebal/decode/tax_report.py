@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from optirebal.events import Event
 from optirebal.tax.ledger import wash_sale_ledger
 from optirebal.tax.netting import TaxRates, exact_tax
 
@@ -117,7 +118,7 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
 
 
 def tax_report(data: ProblemData, lots_sold: pd.DataFrame, sell_shares: np.ndarray,
-               buy_shares: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, float, list[str]]:
+               buy_shares: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, float, list[Event]]:
     """Flag wash sales in ``lots_sold`` and compute the tax of the final trades.
 
     Parameters
@@ -140,8 +141,8 @@ def tax_report(data: ProblemData, lots_sold: pd.DataFrame, sell_shares: np.ndarr
     cost : float
         The model's tax of the trades (currency): per-lot linear for ``linear``, exact
         (after minus before) for ``exact``, 0 for ``none``.
-    notes : list of str
-        The tax notes of the problem data and one per wash sale flagged.
+    events : list of Event
+        The tax notes of the problem data (kind ``tax``) and one ``wash_sale`` per sale flagged.
     """
     policy_tax = data.policy.tax
     flags = wash_flags(data, sell_shares, buy_shares)
@@ -182,12 +183,14 @@ def tax_report(data: ProblemData, lots_sold: pd.DataFrame, sell_shares: np.ndarr
     frame = pd.DataFrame({"value": [values[k] for k in TAX_ITEMS]},
                          index=pd.Index(TAX_ITEMS, name="item"))
     cost = {"linear": linear, "exact": exact}.get(policy_tax.model, 0.0)
-    notes = list(data.tax.notes) if data.tax is not None else []
+    events = [Event("tax", note) for note in (data.tax.notes if data.tax is not None else ())]
     for lot, row in lots_sold[lots_sold["wash_sale"]].iterrows():
         lost = " (lost for good: replaced in an IRA or Roth)" if row["wash_permanent"] else ""
-        notes.append(f"wash sale flagged: lot {lot!r} ({row['security']}), "
-                     f"{row['disallowed_loss']:,.2f} of loss disallowed{lost}")
-    return lots_sold, frame, cost, notes
+        events.append(Event("wash_sale", f"wash sale flagged: lot {lot!r} ({row['security']}), "
+                                         f"{row['disallowed_loss']:,.2f} of loss disallowed{lost}",
+                            account=row["account"], security=row["security"],
+                            value=float(row["disallowed_loss"])))
+    return lots_sold, frame, cost, events
 
 
 def refine_reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from optirebal.events import Event
+
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
 
@@ -26,7 +28,7 @@ class Trades:
     contracts: np.ndarray | None = None  # per derivative, post-trade whole contracts
     derivatives: np.ndarray | None = None  # per derivative, change of notional, weights
     derivative_solution: np.ndarray | None = None  # the program's change before rounding
-    repairs: tuple[str, ...] = ()  # what the cash repair after rounding changed
+    repairs: tuple[Event, ...] = ()  # what the cash repair after rounding changed
 
     @staticmethod
     def none(data: ProblemData) -> Trades:

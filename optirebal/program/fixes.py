@@ -9,15 +9,20 @@ warm call solves once unless a new conflict appears.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from optirebal.decode import group_flows
+from optirebal.errors import InfeasibleError, SolverError
+from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE, Solution
 
+
 def fix_wash_conflicts(data: ProblemData, solution: Solution,
-                        conflicts: list[tuple[str, float, float]],
-                        fixes: list[str]) -> ProblemData:
+                       conflicts: list[tuple[str, float, float]],
+                       events: list[Event]) -> ProblemData:
     """Fix the direction of each group the solution trades, so that solving again ends it.
 
     A conflicting group keeps its larger side (the other is capped at zero). A group the
@@ -28,8 +33,12 @@ def fix_wash_conflicts(data: ProblemData, solution: Solution,
     bought, lost = group_flows(data, solution.buys, solution.sells)
     no_buy = lost > np.maximum(bought, zero)
     no_loss_sale = (bought > zero) & ~no_buy
-    for name, side in conflict_sides(conflicts).items():
-        fixes.append(f"group {name!r}: {side} (wash sale)")
+    sides = conflict_sides(conflicts)
+    for name, bought_weight, lost_weight in conflicts:
+        side = ("sold at a loss, so no buys" if sides[name] == "sold at a loss"
+                else "bought, so its loss lots are not sold")
+        events.append(Event("wash_conflict", f"group {name!r}: {side} (wash sale)",
+                            security=name, value=bought_weight, limit=lost_weight))
     return block_groups(data, no_buy, no_loss_sale, "wash sale: group {} sold at a loss",
                          "wash sale: group {} bought")
 
@@ -40,7 +49,7 @@ def conflict_sides(conflicts: list[tuple[str, float, float]]) -> dict[str, str]:
             for name, bought, lost in conflicts}
 
 
-def prefix_wash_directions(data: ProblemData, fixes: list[str]) -> ProblemData:
+def prefix_wash_directions(data: ProblemData, events: list[Event]) -> ProblemData:
     """Fix before the solve the direction of groups whose bands already decide it.
 
     A group with taxable loss lots whose every class is above its band must be sold, so it is
@@ -68,9 +77,10 @@ def prefix_wash_directions(data: ProblemData, fixes: list[str]) -> ProblemData:
     no_loss_sale = has_loss & (np.bincount(codes, weights=buys, minlength=n_g) == members)
     if not no_buy.any() and not no_loss_sale.any():
         return data
-    fixes.append(f"wash sales prevented before the solve: {int(no_buy.sum())} groups above "
-                 f"their bands are not bought, {int(no_loss_sale.sum())} below their bands do "
-                 "not sell loss lots")
+    events.append(Event("wash_prevented", f"wash sales prevented before the solve: "
+                        f"{int(no_buy.sum())} groups above their bands are not bought, "
+                        f"{int(no_loss_sale.sum())} below their bands do not sell loss lots",
+                        value=float(no_buy.sum() + no_loss_sale.sum())))
     return block_groups(data, no_buy, no_loss_sale, "wash sale: group {} above its band",
                          "wash sale: group {} below its band")
 
@@ -116,3 +126,35 @@ def small_orders(data: ProblemData, solution: Solution,
     fixed = data.with_closed(np.flatnonzero(small_buy), lots, "below min_trade_value",
                              "below min_trade_value")
     return fixed, int(small_buy.sum() + small_sell.sum())
+
+
+def drop_small_orders(data: ProblemData, solution: Solution,
+                      run: Callable[[ProblemData], Solution],
+                      events: list[Event]) -> tuple[ProblemData, Solution]:
+    """Drop every order below ``min_trade_value`` and solve again (``run``); if the bands need
+    some, drop only those on classes inside their bands; keep them when even that fails."""
+    for _ in range(data.policy.decode.repair_rounds):
+        attempt, kept = None, None
+        for spare_breaches in (False, True):
+            small = small_orders(data, solution, spare_breaches)
+            if small is None:
+                break
+            fixed, dropped = small
+            try:
+                attempt = (fixed, run(fixed), dropped)
+                break
+            except InfeasibleError:
+                kept = Event("min_trade_kept", f"kept {dropped} orders below min_trade_value: "
+                             "the bands need them", value=float(dropped))
+            except SolverError as exc:
+                kept = Event("min_trade_kept", f"kept {dropped} orders below min_trade_value: "
+                             f"re-solve failed ({exc})", value=float(dropped))
+                break
+        if attempt is None:
+            if kept is not None:
+                events.append(kept)
+            break
+        data, solution, dropped = attempt
+        events.append(Event("min_trade_dropped", f"dropped {dropped} orders below "
+                            "min_trade_value and solved again", value=float(dropped)))
+    return data, solution

@@ -190,4 +190,5 @@ def solve_tax_program(data: ProblemData, log: list[str] | None = None) -> Soluti
         parts = ", ".join(f"R{r} {status[r]}" for r in sorted(status))
         log.append(f"exact tax: region R{best_region} chosen ({parts})")
     return dataclasses.replace(best, attempts=attempts, build_seconds=build_seconds,
+                               region=best_region,
                                solve_seconds=solve_seconds)

@@ -52,6 +52,7 @@ class Solution:
     attempts: list[tuple[str, str]] = field(default_factory=list)
     derivatives: np.ndarray | None = None  # change of derivative notional (weights), if any
     duals: dict[str, np.ndarray] = field(default_factory=dict)  # per block, of the answer
+    region: int | None = None  # the exact-netting region chosen, if any
 
     @property
     def point(self) -> Point:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optirebal.decode import group_flows
+from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.fixes import block_groups
 from optirebal.program.solve import TOLERANCE, Solution
@@ -26,7 +27,7 @@ class Workspace:
 
     directions: dict[str, str] = field(default_factory=dict)  # "bought" or "sold at a loss"
 
-    def known_directions(self, data: ProblemData) -> ProblemData:
+    def known_directions(self, data: ProblemData, events: list[Event]) -> ProblemData:
         """``data`` with the directions of the last call fixed: no buys of a group it sold at a
         loss, no loss sales of a group it bought. Groups without taxable loss lots now, or not
         in the portfolio, are left alone."""
@@ -41,6 +42,10 @@ class Workspace:
         no_loss_sale = has_loss & (side == "bought")
         if not no_buy.any() and not no_loss_sale.any():
             return data
+        events.append(Event("wash_known_direction", f"wash-sale directions of the last call "
+                            f"kept: {int(no_buy.sum())} groups not bought, "
+                            f"{int(no_loss_sale.sum())} groups without loss sales",
+                            value=float(no_buy.sum() + no_loss_sale.sum())))
         return block_groups(data, no_buy, no_loss_sale,
                             "wash sale: group {} sold at a loss on the last call",
                             "wash sale: group {} bought on the last call")
