@@ -1,4 +1,4 @@
-"""Benchmark of `optirebal.Rebalancer`: cold solve, warm re-solve after a price change, bare Clarabel.
+"""Benchmark of `optirebal.Rebalancer`: cold solve, warm re-solve after a price move, bare Clarabel.
 
 500 securities (each its own class: a security-level model), 5,000 lots in 3 accounts, a
 10-factor risk model and 3/2-power impact, linear tax with loss lots (wash-sale conflicts

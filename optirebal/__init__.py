@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from optirebal.apply import apply_trades
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -27,7 +28,6 @@ from optirebal.policy import (
     Tax,
 )
 from optirebal.portfolio import Portfolio
-from optirebal.apply import apply_trades
 from optirebal.rebalance import Rebalancer, solve
 from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel

@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import settings
 
 import optirebal as orb

@@ -18,9 +18,9 @@ import optirebal as orb
 from optirebal.program.data import build_problem_data
 from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import Infeasible, solve_program
+from optirebal.program.taxdata import region_data
 from optirebal.program.terms import build_program
 from optirebal.tax.netting import TaxRates, exact_tax
-from optirebal.program.taxdata import region_data
 
 NO_IMPACT = orb.Costs(impact="none")
 LONG_AGO = "2020-01-02"

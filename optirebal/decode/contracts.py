@@ -18,15 +18,15 @@ from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError
 from optirebal.events import Event
 from optirebal.overlay import EXPOSURE_PREFIX, OverlayData
+from optirebal.program.terms import pair_costs
+from optirebal.program.terms.bands import band_excess
+from optirebal.program.terms.base import Point
+from optirebal.program.terms.cash import cash_shortfall
 from optirebal.program.terms.overlay import (
     overlay_costs,
     overlay_immediate_cost,
     overlay_margin,
 )
-from optirebal.program.terms import pair_costs
-from optirebal.program.terms.bands import band_excess
-from optirebal.program.terms.base import Point
-from optirebal.program.terms.cash import cash_shortfall
 
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
@@ -94,9 +94,10 @@ def repair_contracts(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
 
     def score(n: np.ndarray) -> tuple[float, float, float]:
         u = n * ov.unit - ov.position
-        short = np.clip(cash_shortfall(data, Point.of(buys, sells, u)) - CASH_TOLERANCE, 0.0, None).sum()
+        point = Point.of(buys, sells, u)
+        short = np.clip(cash_shortfall(data, point) - CASH_TOLERANCE, 0.0, None).sum()
         gross = max(float(np.abs(n * ov.unit).sum()) - ov.gross_cap, 0.0)
-        excess = np.clip(band_excess(data, Point.of(buys, sells, u)) - tolerance, 0.0, None).sum()
+        excess = np.clip(band_excess(data, point) - tolerance, 0.0, None).sum()
         return float(short), gross, float(excess)
 
     n = contracts.copy()

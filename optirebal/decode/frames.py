@@ -49,12 +49,13 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
         index=pd.Index(data.classes, name="class"))
 
     events = list(events)  # what the result adds is appended below, in this order
+    solved = diagnostics.solver is not None  # not when a trigger said not to trade
     events += [Event("band_breach", f"class {name!r} is outside its band after rounding and "
                                     f"costs by {gap * 1e4:.2f} bp (decode allows one lot-size "
                                     "unit per order; see weights['outside'])",
                      asset_class=name, value=float(gap))
-               for name, gap in zip(data.classes, outside, strict=True) if gap > 1e-6]
-    events += _restrictions_in_force(data)
+               for name, gap in zip(data.classes, outside, strict=True) if solved and gap > 1e-6]
+    events += _restrictions_in_force(data) if solved else []
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)
@@ -119,9 +120,10 @@ def _restrictions_in_force(data: ProblemData) -> list[Event]:
     for (side, _), reason in data.cap_reasons.items():
         if reason.startswith(RESTRICTION_REASONS):
             counts[reason, side] = counts.get((reason, side), 0) + 1
-    return [Event("restriction", f"restriction in force: {reason} ({n} "
-                                 f"{'buy' if side == 'buy' else 'lot'}{'s' * (n > 1)} held at zero)",
-                  value=float(n)) for (reason, side), n in counts.items()]
+    noun = {"buy": "buy", "sell": "lot"}
+    return [Event("restriction", f"restriction in force: {reason} ({n} {noun[side]}"
+                                 f"{'s' * (n > 1)} held at zero)", value=float(n))
+            for (reason, side), n in counts.items()]
 
 
 def _lots_sold(data: ProblemData, trades: Trades) -> pd.DataFrame:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from optirebal.decode.contracts import contract_tolerance, decode_contracts, verify_contracts
+from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError
 from optirebal.events import Event
 from optirebal.program.data import ProblemData
@@ -23,8 +25,7 @@ from optirebal.program.terms import pair_costs
 from optirebal.program.terms.bands import band_excess
 from optirebal.program.terms.base import Point
 from optirebal.program.terms.cash import cash_shortfall
-from optirebal.decode.contracts import contract_tolerance, decode_contracts, verify_contracts
-from optirebal.decode.trades import CASH_TOLERANCE, Trades
+
 
 def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
            derivatives: np.ndarray | None = None) -> Trades:

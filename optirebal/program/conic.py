@@ -7,9 +7,10 @@ result in their own standard forms. Clarabel's form is the reference:
 
     \min\; \tfrac12 x^\top P x + q^\top x \quad \text{s.t.}\quad A x + s = b,\; s \in K,
 
-with ``K`` a product of zero cones (equalities), non-negative cones (``A x <= b``) and
-second-order cones. ``P`` is diagonal here (every quadratic of the program is a sum of squares of
-single variables), which lets ECOS take the same data through one extra cone.
+with ``K`` a product of zero cones (equalities), non-negative cones (``A x <= b``),
+second-order cones and 3-D power cones (:data:`POW`, which only Clarabel takes). ``P`` is
+diagonal here (every quadratic of the program is a sum of squares of single variables), which lets
+ECOS take the same data through one extra cone.
 
 Why not cvxpy: its DPP compilation of parameter-times-variable products needs memory that grows
 with the square of the lots (4.9 GB at 5,000 lots; 20,000 lots does not fit in 24 GB), and
@@ -28,10 +29,13 @@ import numpy as np
 import scipy.sparse as sp
 
 ZERO, NONNEG, SOC = "zero", "nonneg", "soc"
+POW = "pow"
+"""The 3-D power cone ``{(x, y, z): x^alpha y^(1 - alpha) >= |z|, x, y >= 0}`` (Clarabel's
+``PowerConeT(alpha)``); its ``alpha`` is in :attr:`ConicProgram.powers`."""
 
 ELASTIC_SPREAD = 1e-2
 """Weight of the sum of squared slacks in the elastic objective (beside their sum)."""
-CONE_ORDER = (ZERO, NONNEG, SOC)
+CONE_ORDER = (ZERO, NONNEG, SOC, POW)
 
 
 class Affine:
@@ -127,7 +131,8 @@ class Block:
 
     ``labels`` names each row (for the infeasibility diagnosis); ``relax`` says whether the
     diagnosis may relax them (policy limits, not physical ones); ``soc_dims`` gives the sizes of
-    the second-order cones of a ``soc`` block.
+    the second-order cones of a ``soc`` block, ``alphas`` the exponents of the power cones (of
+    size 3) of a ``pow`` block.
     """
 
     name: str
@@ -137,6 +142,7 @@ class Block:
     labels: Callable[[int], str] | None = None
     relax: bool = False
     soc_dims: tuple[int, ...] = ()
+    alphas: tuple[float, ...] = ()
 
 
 @dataclass
@@ -151,6 +157,7 @@ class ConicProgram:
     blocks: dict[str, slice]  # rows of each named block
     variables: dict[str, slice]
     constant: float  # objective constant (not seen by the solver)
+    powers: list[float] = field(default_factory=list)  # alpha of each POW cone, in row order
 
     @property
     def n(self) -> int:
@@ -159,6 +166,10 @@ class ConicProgram:
     @property
     def has_soc(self) -> bool:
         return any(kind == SOC for kind, _ in self.cones)
+
+    @property
+    def has_pow(self) -> bool:
+        return bool(self.powers)
 
 
 @dataclass(eq=False)
@@ -249,6 +260,18 @@ class Builder:
         self.blocks.append(Block(name, SOC, -cone.matrix, cone.constant,
                                  soc_dims=(3,) * k))
 
+    def power_at_least(self, name: str, t: Affine, d: Affine,
+                       alpha: np.ndarray | float) -> None:
+        r"""``t^alpha >= |d|`` with ``t >= 0``, entry by entry: ``(t, 1, d)`` in the 3-D power
+        cone of ``alpha`` (:data:`POW`), so ``t >= |d|^(1 / alpha)``; ``0 < alpha < 1``."""
+        k = t.size
+        alphas = np.broadcast_to(np.asarray(alpha, dtype=float), (k,))
+        stacked = Affine.stack([t, Affine.ones(k, t.matrix.shape[1]), d])
+        order = np.arange(3 * k).reshape(3, k).T.ravel()  # interleave: one cone per entry
+        cone = stacked[order]
+        self.blocks.append(Block(name, POW, -cone.matrix, cone.constant,
+                                 alphas=tuple(float(a) for a in alphas)))
+
     # --- assembly ------------------------------------------------------------------------
 
     def assemble(self) -> ConicProgram:
@@ -261,6 +284,7 @@ class Builder:
             np.add.at(diagonal, columns, 2.0 * values)  # 1/2 x'Px
         ordered = sorted(self.blocks, key=lambda blk: CONE_ORDER.index(blk.cone))
         rows, offsets, cones = [], {}, []
+        powers: list[float] = []
         start = 0
         for blk in ordered:
             m = blk.matrix.shape[0]
@@ -272,6 +296,9 @@ class Builder:
             start += m
             if blk.cone == SOC:
                 cones.extend((SOC, d) for d in blk.soc_dims)
+            elif blk.cone == POW:
+                cones.extend((POW, 3) for _ in blk.alphas)
+                powers.extend(blk.alphas)
             elif cones and cones[-1][0] == blk.cone:
                 cones[-1] = (blk.cone, cones[-1][1] + m)
             else:
@@ -280,7 +307,7 @@ class Builder:
         b = np.concatenate([rhs for _, rhs in rows]) if rows else np.zeros(0)
         return ConicProgram(P=sp.diags(diagonal, format="csc"), q=q, A=A, b=b, cones=cones,
                             blocks=offsets, variables=dict(self.variables),
-                            constant=self.constant)
+                            constant=self.constant, powers=powers)
 
     def block(self, name: str) -> Block:
         return next(blk for blk in self.blocks if blk.name == name)

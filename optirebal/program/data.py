@@ -30,8 +30,8 @@ from optirebal.overlay import OverlayData, build_overlay_data, synthetic_caps
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.caps import close
-from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
 from optirebal.program.taxdata import TaxData, with_tax
+from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
 
 RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only", "harvest_only")
 

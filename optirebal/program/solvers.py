@@ -3,19 +3,21 @@
 Each solver reads :class:`~optirebal.program.conic.ConicProgram` in its own standard form and
 answers with an :class:`Answer`: primal ``x``, the duals of the rows, a status among
 ``optimal``, ``optimal_inaccurate``, ``infeasible``, ``unbounded`` or what went wrong, and the
-iterations. Checking the answer is the chain's job (:mod:`optirebal.program.solve`).
+iterations. Checking the answer is the chain's job (:mod:`optirebal.program.solve`). Power cones
+go to Clarabel alone: ECOS and OSQP answer a program with them ``skipped: ...``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 
 import numpy as np
 import scipy.sparse as sp
 
-from optirebal.program.conic import NONNEG, SOC, ZERO, ConicProgram
+from optirebal.program.conic import NONNEG, POW, SOC, ZERO, ConicProgram
 
 OPTIMAL, INACCURATE, INFEASIBLE, UNBOUNDED = ("optimal", "optimal_inaccurate", "infeasible",
                                               "unbounded")
@@ -58,8 +60,8 @@ class Answer:
     seconds: float
 
 
-def solve_conic(program: ConicProgram, solver: str, options: dict[str, object] | None = None,
-                settings: dict[str, object] | None = None) -> Answer:
+def solve_conic(program: ConicProgram, solver: str, options: Mapping[str, object] | None = None,
+                settings: Mapping[str, object] | None = None) -> Answer:
     """Run ``solver`` on ``program`` with its :data:`SOLVER_OPTIONS` updated by ``options``, or
     with exactly ``settings`` (the solver's defaults elsewhere)."""
     if settings is None:
@@ -77,20 +79,24 @@ def solve_conic(program: ConicProgram, solver: str, options: dict[str, object] |
     return answer
 
 
-def _clarabel(program: ConicProgram, settings: dict[str, object]) -> Answer:
+def _clarabel(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
     import clarabel
 
     cones = []
+    alphas = iter(program.powers)
     for kind, size in program.cones:
         cones.append(clarabel.ZeroConeT(size) if kind == ZERO else
                      clarabel.NonnegativeConeT(size) if kind == NONNEG else
+                     clarabel.PowerConeT(next(alphas)) if kind == POW else
                      clarabel.SecondOrderConeT(size))
     config = clarabel.DefaultSettings()
     config.verbose = False
     for name, value in settings.items():
         setattr(config, name, value)
-    if not program.has_soc and "tol_gap_abs" in settings:
-        config.tol_gap_abs = config.tol_gap_rel = min(QP_GAP, float(settings["tol_gap_abs"]))
+    if not program.has_soc and not program.has_pow and "tol_gap_abs" in settings:
+        gap = settings["tol_gap_abs"]
+        assert isinstance(gap, float)
+        config.tol_gap_abs = config.tol_gap_rel = min(QP_GAP, gap)
     solver = clarabel.DefaultSolver(sp.triu(program.P, format="csc"), program.q, program.A,
                                     program.b, cones, config)
     solution = solver.solve()
@@ -102,12 +108,15 @@ def _clarabel(program: ConicProgram, settings: dict[str, object]) -> Answer:
                   int(solution.iterations), 0.0)
 
 
-def _ecos(program: ConicProgram, settings: dict[str, object]) -> Answer:
+def _ecos(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
     """ECOS takes ``min c'x  s.t. A x = b, G x <=_K h`` with K non-negative then SOC, and no
     quadratic objective: ``sum(p_j x_j^2 / 2)`` becomes ``tau`` with
     ``||(sqrt(2 p) x, tau - 1)|| <= tau + 1`` (that is ``tau >= sum(p_j x_j^2) / 2``)."""
     import ecos
 
+    if program.has_pow:
+        return Answer(None, None, "skipped: ECOS has no power cones (write the power with "
+                      "second-order cones for ECOS)", None, 0.0)
     n, A, b = program.n, program.A.tocsr(), program.b
     kinds = np.concatenate([np.full(size, kind) for kind, size in program.cones]) \
         if program.cones else np.zeros(0, dtype=str)
@@ -145,10 +154,13 @@ def _ecos(program: ConicProgram, settings: dict[str, object]) -> Answer:
     return Answer(x, duals, status, int(solution["info"]["iter"]), 0.0)
 
 
-def _osqp(program: ConicProgram, settings: dict[str, object]) -> Answer:
+def _osqp(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
     """OSQP takes ``l <= A x <= u`` with a quadratic objective: no second-order cones."""
     import osqp
 
+    if program.has_pow:
+        return Answer(None, None, "skipped: OSQP takes QPs only, and this program has power "
+                      "cones", None, 0.0)
     if program.has_soc:
         return Answer(None, None, "skipped: OSQP takes QPs only, and this program has "
                       "second-order cones (impact, paid from cash)", None, 0.0)

@@ -24,7 +24,8 @@ whose loss a wash sale disallows). The ``exact`` model adds, for one region ``r`
 
 where ``A_r`` holds at most two rows of :data:`optirebal.tax.netting.REGIONS` (a missing row is
 ``0 >= -1``) and ``(c_s, c_l, c_0)`` is :func:`~optirebal.tax.netting.region_affine`. The
-per-lot part goes into the program's ``tax_rate``. A gain budget adds ``(g_S + g_L)^\top s \le B / V + e``, ``0 \le e \le \bar e``
+per-lot part goes into the program's ``tax_rate``. A gain budget adds
+``(g_S + g_L)^\top s \le B / V + e``, ``0 \le e \le \bar e``
 with ``\bar e = 0`` for the hard cap and a cost ``\pi e`` in the penalty form.
 """
 

@@ -3,7 +3,8 @@
 The program itself is assembled afresh on every call, in time linear in its size
 (:mod:`optirebal.program.conic`); a workspace keeps what a call learns that the next call of the
 same shape can start from: the wash-sale direction of each substantially-identical group (bought,
-or sold at a loss) chosen where the last call met a same-solve conflict. Fixing them before the first solve means a warm call
+or sold at a loss) chosen where the last call met a same-solve conflict. Fixing them before the
+first solve means a warm call
 solves once unless a new conflict appears.
 """
 

@@ -8,7 +8,8 @@ Per pair, with ``g`` the gross traded value (weights) and ``k`` the coefficient 
 Both are epigraphs ``t >= g^{3/2}`` (or ``g^2``) written with second-order cones, which serve
 Clarabel and ECOS alike and take Clarabel fewer iterations than one power cone per pair:
 ``g^2 <= t w`` and ``w^2 <= g`` (so ``w <= g^{1/2}`` and ``t >= g^{3/2}``), two rotated cones of
-size 3, scaled by :data:`ROOT_SCALE`; the quadratic needs the first alone with ``w = 1``. The cost is paid from the account's
+size 3, scaled by :data:`ROOT_SCALE`; the quadratic needs the first alone with ``w = 1``. The
+cost is paid from the account's
 cash (:mod:`optirebal.program.terms.cash`) and counts in the post-cost bands.
 """
 
