@@ -43,6 +43,9 @@ def _non_negative(name: str, value: float) -> None:
         raise InputError(f"{name} must be >= 0, got {value!r}", field=name)
 
 
+TERM_METHODS = ("applies", "build", "costs", "residual", "objective")
+"""What an extra term must have (the protocol of :class:`optirebal.program.terms.base.Term`)."""
+
 @dataclass(frozen=True)
 class Band:
     """A band around a class target, in weights (fractions of NAV).
@@ -408,6 +411,12 @@ class Policy:
     overlay
         Derivative overlay rules (:class:`Overlay`); they matter only when the portfolio holds
         derivatives, except ``implementation = "synthetic"``, which forbids physical trades.
+    extra_terms
+        Terms added to the program's own (:data:`optirebal.program.terms.TERMS`): objects with
+        the protocol of :class:`optirebal.program.terms.base.Term`, built after the trades,
+        impact and overlay terms, so that a cost they add to ``pair_cost`` is paid from cash
+        and counts in the bands (``docs/architecture.md`` adds a borrow fee). Python objects:
+        not read from or written to TOML.
     """
 
     targets: Mapping[str, float]
@@ -430,8 +439,17 @@ class Policy:
     decode: DecodeOptions = DecodeOptions()
     solver: SolverOptions = SolverOptions()
     overlay: Overlay = field(default_factory=lambda: Overlay())
+    extra_terms: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_terms", tuple(self.extra_terms))
+        for n, term in enumerate(self.extra_terms):
+            if not all(callable(getattr(term, m, None)) for m in TERM_METHODS) \
+                    or not isinstance(getattr(term, "name", None), str):
+                raise InputError(f"extra_terms[{n}] is not a term: it needs a str name and "
+                                 f"the methods {', '.join(TERM_METHODS)} (see "
+                                 "optirebal.program.terms.base.BaseTerm)", field="extra_terms",
+                                 row=str(n))
         for name in ("targets", "class_bands", "class_triggers"):
             object.__setattr__(self, name, _FrozenDict(getattr(self, name)))
         _choice("mode", self.mode, MODES)
@@ -515,9 +533,12 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dicts, the inverse of :meth:`from_dict` (``None`` fields omitted)."""
         out: dict[str, Any] = {}
+        if self.extra_terms:
+            raise InputError("extra_terms are Python objects and cannot be written to TOML",
+                             field="extra_terms")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.name == "extra_terms":
                 continue
             if isinstance(value, Band):
                 out[f.name] = dataclasses.asdict(value)
@@ -541,7 +562,7 @@ class Policy:
 _PARTS: dict[str, type] = {"costs": Costs, "tax": Tax, "restrictions": Restrictions,
                            "decode": DecodeOptions, "solver": SolverOptions,
                            "overlay": Overlay}
-_POLICY_KEYS = [f.name for f in dataclasses.fields(Policy)]
+_POLICY_KEYS = [f.name for f in dataclasses.fields(Policy) if f.name != "extra_terms"]
 _BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,3 +153,38 @@ def test_events_carry_kinds_and_values() -> None:
     assert quiet.events["kind"].iloc[0] == "not_triggered"
     assert not quiet.events["kind"].isin(["band_breach", "restriction"]).any()
     assert quiet.diagnostics.notes == tuple(quiet.events["message"])
+
+
+def test_a_borrow_fee_is_one_term() -> None:
+    """The walk-through of docs/architecture.md, run as written."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    portfolio = multi_asset(seed=6, n_securities=6, accounts=("ira",))
+    targets = {"equity": 0.34, "bonds": 0.33, "real_estate": 0.33}
+    namespace = {"optirebal": orb, "targets": targets}
+    exec(code, namespace)  # noqa: S102 - the documentation's own example
+    fee = namespace["BorrowFee"]({"S0": 0.05})
+    plain = orb.solve(portfolio, dataclasses.replace(namespace["policy"], extra_terms=()))
+    charged = orb.solve(portfolio, dataclasses.replace(namespace["policy"], extra_terms=(fee,)))
+    held = portfolio.security_values()
+
+    def after(result: orb.Result) -> float:
+        return float(held["S0"] + result.orders.loc[result.orders["security"] == "S0",
+                                                    "value"].sum())
+
+    assert after(charged) < after(plain)  # the fee makes S0 less attractive to hold
+    years = charged.nav * 0.05 * orb.Policy(targets).horizon_years
+    assert charged.costs.loc["borrow_fee", "value"] == pytest.approx(
+        after(charged) / charged.nav * years, rel=1e-6)
+    data = build_problem_data(portfolio, dataclasses.replace(namespace["policy"],
+                                                             extra_terms=(fee,)))
+    program, x, point = solved_point(data)
+    solver_objective = 0.5 * x @ (program.P @ x) + program.q @ x + program.constant
+    assert objective_value(data, point) == pytest.approx(solver_objective, abs=1e-9)
+
+
+def test_extra_terms_are_checked_and_stay_out_of_toml() -> None:
+    with pytest.raises(orb.InputError, match="extra_terms"):
+        orb.Policy(TARGETS, extra_terms=("not a term",))
+    with pytest.raises(orb.InputError, match="extra_terms"):
+        orb.Policy(TARGETS, extra_terms=(TERMS[0],)).to_toml()

@@ -17,14 +17,21 @@ temporary cost of even slicing (currency), so it is of order one.
 with :math:`a_{ik} = |X_i|^{1+\beta}\, \eta \sigma_i P_i / V_{ik}^\beta` (minus
 :math:`g_i X_i^2 / 2` in the discrete linear model), :math:`w_i = P_i X_i` the signed order value,
 :math:`F, s` the daily factor and specific volatility, :math:`\bar n` the participation cap in
-shares. :math:`d \ge 0` keeps every child order on the side of its parent (no round trips). The
-covariance enters as ``sum_squares(F' y)``, never as ``quad_form`` (DESIGN section 12), and the
-risk aversion is a Parameter, so a frontier sweep compiles once.
+shares. :math:`d \ge 0` keeps every child order on the side of its parent (no round trips).
 
-The power :math:`d^{1+\beta}` has two exact forms: 3D power cones and second-order cones (for a
-rational power such as 3/2 or 8/5). Clarabel gets the power cones first (fewer cones; on the 3/2
-power the other form stalls short of full accuracy), then the other form, then ECOS (second-order
-cones only). Each form is built once, on first use.
+The program is assembled directly as conic data by the layer the rebalancing program uses
+(:class:`optirebal.program.conic.Builder`) and solved by its solvers
+(:func:`optirebal.program.solvers.solve_conic`): one solver chain for both. The covariance enters
+as squares of the factor exposures :math:`u_k = F^\top (w \circ y_k)`, variables tied to
+:math:`y` by equalities, never as a dense quadratic form (DESIGN section 12); the specific risk is
+a diagonal square of :math:`y`. Assembly takes milliseconds, so a frontier sweep assembles afresh
+at each risk aversion (the numbers that do not depend on it are computed once per plan).
+
+The power :math:`d^{1+\beta}` has two exact forms: one 3D power cone per child order
+(``(t, 1, d)`` with :math:`\alpha = 1 / (1 + \beta)`, Clarabel only) and, for a rational power
+such as 3/2 or 8/5, a chain of rotated second-order cones. Clarabel gets the power cones first
+(fewer cones and rows), then the second-order cones; ECOS takes the second-order cones only. The
+linear model is a QP (a square of each child fraction) and has one form.
 
 Every answer is checked in numpy, whatever the solver says: constraints within
 :data:`TOLERANCE`, the objective equal to the solver's, and a *certificate* of optimality
@@ -36,30 +43,50 @@ when it is certified, and reported as ``certified`` rather than ``optimal``.
 
 from __future__ import annotations
 
+import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
-import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from optirebal.errors import SolverError
 from optirebal.execution._inputs import Plan
+from optirebal.execution.impact import power_cost
+from optirebal.program.conic import Affine, Builder, ConicProgram
+from optirebal.program.solvers import INACCURATE, OPTIMAL, Answer, solve_conic
 
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
     "ECOS": {"abstol": 1e-8, "reltol": 1e-8, "feastol": 1e-8, "max_iters": 200},
 }
-"""Tight tolerances: a fraction off by 1e-9 is a thousandth of a share of a million-share order.
-ECOS, the fallback, stops short of 1e-9 on these programs and is held to its default 1e-8."""
+"""Settings passed to each solver as they are (its own defaults elsewhere; a solver without an
+entry gets those of :data:`optirebal.program.solvers.SOLVER_OPTIONS`). Tight tolerances: a
+fraction off by 1e-9 is a thousandth of a share of a million-share order. ECOS, the fallback,
+stops short of 1e-9 on these programs and is held to its default 1e-8."""
 
-POWER_CONE_SOLVERS = frozenset({"CLARABEL", "SCS", "MOSEK"})
+SOLVERS = ("CLARABEL", "ECOS", "OSQP")
+"""The solvers of :mod:`optirebal.program.solvers`; OSQP takes the linear model (a QP) only."""
+
+POWER_CONE_SOLVERS = frozenset({"CLARABEL"})
 """Solvers that take the 3D power cone; the others get the second-order-cone form of a power."""
+
+POWER_CONES, SECOND_ORDER_CONES, QUADRATIC = "power cones", "second-order cones", "quadratic"
+"""The forms of the program: how the impact power is written."""
+
+MAX_DENOMINATOR = 1024
+"""Largest denominator of ``1 / (1 + beta)`` written with second-order cones (ten levels of
+rotated cones per child order); another power has no exact second-order-cone form."""
 
 TOLERANCE = 1e-7
 """Largest accepted violation of a bound or cap (fraction of the order), and relative difference
 between the solver's objective and the numpy objective at its answer."""
+
+MAX_NEWTON = 30
+"""Most Newton steps of :meth:`Program.polish` (from an interior-point answer it takes 2 to 6)."""
 
 GAP_TOLERANCE = 1e-7
 """Largest accepted certified gap to the optimum, relative to ``max(1, objective)``; the objective
@@ -68,24 +95,244 @@ is in units of the even-slicing cost, so 1e-7 is a ten-millionth of that cost.""
 
 @dataclass(eq=False)
 class Program:
-    """A compiled schedule program: set ``risk_aversion``, solve, read ``remaining``.
+    """One form of the schedule program of a plan: its numbers, its conic data at any risk
+    aversion (:meth:`conic`) and its numpy twins (:meth:`objective`, :meth:`residual`,
+    :meth:`certificate`). Holds no solver state, so it may be shared between threads.
 
-    Not thread-safe (a cvxpy problem holds its last solution).
+    Attributes
+    ----------
+    cost : ndarray, shape (active, intervals)
+        :math:`a_{ik} / c_0`, the impact coefficient of each child fraction.
+    exponent : float
+        :math:`\\beta`: a child fraction costs ``cost * d ** (1 + exponent)``.
+    risk_factor : ndarray, shape (active, factors)
+        :math:`F` scaled by the order values and :math:`\\sqrt{\\tau / c_0}`.
+    risk_specific : ndarray, shape (active,)
+        :math:`s` scaled likewise.
+    cap : ndarray, shape (active, intervals), optional
+        Largest child fraction of each order (participation cap), or None.
+    form : str
+        :data:`POWER_CONES`, :data:`SECOND_ORDER_CONES` or :data:`QUADRATIC`.
     """
 
-    problem: cp.Problem
-    remaining: cp.Variable
-    risk_aversion: cp.Parameter
     cost: np.ndarray
     exponent: float
     risk_factor: np.ndarray
     risk_specific: np.ndarray
     cap: np.ndarray | None
+    form: str
+
+    @property
+    def power(self) -> float:
+        """:math:`1 + \\beta`."""
+        return 1.0 + self.exponent
+
+    # --- the conic program -------------------------------------------------------------------
+
+    def conic(self, risk_aversion: float) -> ConicProgram:
+        """The conic data at ``risk_aversion`` (1 / currency), assembled afresh.
+
+        Variables: ``remaining`` (:math:`y`, by security then interval), ``traded`` (:math:`d`,
+        in the quadratic form only; an affine expression of :math:`y` elsewhere), ``impact``
+        (the epigraph :math:`t \\ge d^{1+\\beta}`) with the means of its second-order-cone chain,
+        and ``exposure`` (:math:`u`, when the risk counts).
+        """
+        rows, count = self.cost.shape
+        bld = Builder()
+        remaining = bld.variable("remaining", rows * (count - 1))
+        # d_ik = y_i,k-1 - y_ik with y_i0 = 1 and y_iN = 0: a difference operator per security.
+        step = sp.eye(count, count - 1, k=-1) - sp.eye(count, count - 1)
+        start = np.zeros((rows, count))
+        start[:, 0] = 1.0
+        traded = sp.kron(sp.eye(rows), step, format="csr") @ remaining + start.ravel()
+        cost = self.cost.ravel()
+        if self.form == QUADRATIC:
+            # A variable of its own, so that the squares stay on the diagonal of P.
+            variable = bld.variable("traded", rows * count)
+            bld.equal("traded", variable - traded)
+            traded = variable
+            bld.minimize_squares("traded", cost)
+        else:
+            impact = bld.variable("impact", rows * count)
+            if self.form == POWER_CONES:
+                bld.power_at_least("impact cone", impact, traded, 1.0 / self.power)
+            else:
+                _geometric_chain(bld, impact, traded, _root(self.power))
+            bld.minimize(impact, cost)
+        bld.at_most("no reversal", -traded)
+        if self.cap is not None:
+            bld.at_most("participation cap", traded, self.cap.ravel())
+        if risk_aversion > 0:
+            if self.risk_factor.shape[1]:
+                factors = self.risk_factor.shape[1]
+                exposure = bld.variable("exposure", factors * (count - 1))
+                loading = sp.kron(sp.csr_matrix(self.risk_factor.T), sp.eye(count - 1))
+                bld.equal("exposure", exposure - loading @ bld.select("remaining"))
+                bld.minimize_squares("exposure", risk_aversion)
+            if np.any(self.risk_specific):
+                specific = np.repeat(self.risk_specific**2, count - 1)
+                bld.minimize_squares("remaining", risk_aversion * specific)
+        return bld.assemble()
+
+    def path(self, program: ConicProgram, x: np.ndarray) -> np.ndarray:
+        """Remaining fractions (active, N + 1) of the solution ``x`` of ``program``."""
+        rows, count = self.cost.shape
+        inner = x[program.variables["remaining"]].reshape(rows, count - 1)
+        return np.hstack([np.ones((rows, 1)), inner, np.zeros((rows, 1))])
+
+    def lift(self, program: ConicProgram, path: np.ndarray) -> np.ndarray:
+        """The point of ``program`` at remaining fractions ``path``: every variable at the
+        smallest value its constraints allow (the epigraphs tight), so its objective there is
+        :meth:`objective`."""
+        x = np.zeros(program.n)
+        traded = np.maximum(path[:, :-1] - path[:, 1:], 0.0).ravel()
+        x[program.variables["remaining"]] = path[:, 1:-1].ravel()
+        if "traded" in program.variables:
+            x[program.variables["traded"]] = traded
+        if "impact" in program.variables:
+            x[program.variables["impact"]] = traded**self.power
+        if self.form == SECOND_ORDER_CONES:
+            root = _root(self.power)
+            for name, value in _chain_values(traded, root).items():
+                x[program.variables[name]] = value
+        if "exposure" in program.variables:
+            x[program.variables["exposure"]] = (self.risk_factor.T @ path[:, 1:-1]).ravel()
+        return x
+
+    # --- polish ------------------------------------------------------------------------------
+
+    def bounds_held(
+        self, program: ConicProgram, duals: np.ndarray | None, path: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The child fractions an answer holds at 0 and at the cap (each of shape (active,
+        intervals)): the rows whose dual exceeds their slack, the usual interior-point guess."""
+        traded = (path[:, :-1] - path[:, 1:]).ravel()
+        cap = np.full_like(traded, np.inf) if self.cap is None else self.cap.ravel()
+
+        def held(block: str, slack: np.ndarray) -> np.ndarray:
+            rows = program.blocks.get(block)
+            if duals is None or rows is None:
+                return slack <= 0.0
+            return np.abs(duals[rows]) > slack
+
+        low = held("no reversal", traded)
+        high = held("participation cap", cap - traded) & ~low
+        shape = self.cost.shape
+        return low.reshape(shape), high.reshape(shape)
+
+    def polish(
+        self, path: np.ndarray, risk_aversion: float, low: np.ndarray, high: np.ndarray
+    ) -> np.ndarray:
+        """The optimum near ``path`` to machine precision, or ``path`` when that fails.
+
+        An interior-point answer within a gap ``g`` of the optimum has its fractions only within
+        about :math:`\sqrt{g}` of the optimal ones (the objective is flat at the optimum): at
+        the gap of :data:`SOLVER_OPTIONS`, a few tenths of a share of a 50,000-share order, so
+        two programs of the same schedule (a risk model and its covariance) can round their
+        cumulative shares to different whole numbers. Newton's method on the optimality
+        conditions, with the fractions ``low`` held at 0 and ``high`` at their cap, converges
+        from there in a few steps; a bound that a step would cross is held from then on, and a
+        held bound whose multiplier has the wrong sign is released. The result is used only when
+        it is feasible and no worse than ``path``; it is verified like any answer.
+        """
+        rows, count = self.cost.shape
+        size = rows * (count - 1)
+        steps = sp.kron(sp.eye(rows), sp.eye(count, count - 1, k=-1) - sp.eye(count, count - 1))
+        steps = sp.csr_matrix(steps)
+        start = np.zeros((rows, count))
+        start[:, 0] = 1.0
+        offset = start.ravel()
+        cost = self.cost.ravel()
+        cap = np.full(cost.shape, np.inf) if self.cap is None else self.cap.ravel()
+        power = self.power
+        specific = 2.0 * risk_aversion * np.repeat(self.risk_specific**2, count - 1)
+        loading = None
+        if risk_aversion > 0 and self.risk_factor.shape[1]:
+            loading = sp.csr_matrix(
+                sp.kron(sp.csr_matrix(self.risk_factor.T), sp.eye(count - 1))
+            )
+        low, high = low.ravel().copy(), high.ravel().copy()
+        # Each security has count - 1 free fractions: at most that many of its bounds are held.
+        for i in range(rows):
+            part = slice(i * count, (i + 1) * count)
+            over = np.flatnonzero(low[part] | high[part])[count - 1 :]
+            low[part][over] = high[part][over] = False
+
+        def unpack(v: np.ndarray) -> np.ndarray:
+            return np.hstack([np.ones((rows, 1)), v.reshape(rows, count - 1), np.zeros((rows, 1))])
+
+        v = path[:, 1:-1].ravel().copy()
+        for _ in range(MAX_NEWTON):
+            traded = steps @ v + offset
+            held = low | high
+            positive = np.maximum(traded, 0.0)
+            slope = power * cost * positive ** (power - 1.0)
+            gradient = steps.T @ slope + specific * v
+            curvature = np.zeros_like(cost)
+            free = ~held & (positive > 0)
+            curvature[free] = power * (power - 1.0) * cost[free] * positive[free] ** (power - 2.0)
+            hessian = steps.T @ sp.diags(curvature) @ steps + sp.diags(specific)
+            if loading is not None:
+                gradient = gradient + 2.0 * risk_aversion * (loading.T @ (loading @ v))
+            bound = steps[held]
+            target = np.where(low, 0.0, cap)[held] - offset[held]
+            blocks: list[list[sp.spmatrix | None]] = [[hessian, bound.T]]
+            right = [-gradient]
+            if loading is not None:
+                blocks[0].append(loading.T)
+            blocks.append([bound, None] + ([None] if loading is not None else []))
+            right.append(target - bound @ v)
+            if loading is not None:
+                factors = loading.shape[0]
+                blocks.append(
+                    [loading, None, sp.diags(np.full(factors, -0.5 / risk_aversion))]
+                )
+                right.append(np.zeros(factors))
+            try:
+                solution = spla.spsolve(sp.bmat(blocks, format="csc"), np.concatenate(right))
+            except (RuntimeError, ValueError):
+                return path
+            move = solution[:size]
+            multiplier = solution[size : size + int(held.sum())]
+            if not np.all(np.isfinite(solution)):
+                return path
+            change = steps @ move
+            # The longest step that keeps the free fractions within their bounds.
+            reach = np.full_like(change, np.inf)
+            down, up = ~held & (change < 0), ~held & (change > 0)
+            reach[down] = positive[down] / -change[down]
+            reach[up] = (cap[up] - traded[up]) / change[up]
+            length = min(1.0, float(reach.min(initial=np.inf)))
+            v = v + length * move
+            if length < 1.0:  # a bound reached: hold it
+                j = int(np.argmin(reach))
+                (low if change[j] < 0 else high)[j] = True
+                continue
+            # Multipliers: -mu >= 0 holds a fraction at 0, mu >= 0 at its cap.
+            wrong = np.zeros_like(held)
+            wrong[held] = np.where(low[held], multiplier > 0, multiplier < 0) & (
+                np.abs(multiplier) > 1e-12 * (1.0 + np.abs(gradient).max())
+            )
+            if np.max(np.abs(move), initial=0.0) <= 1e-14:
+                if not wrong.any():
+                    break
+                low &= ~wrong
+                high &= ~wrong
+        else:
+            return path
+        polished = unpack(v)
+        if self.residual(polished) > min(self.residual(path), 1e-12) + 1e-15 or self.objective(
+            polished, risk_aversion
+        ) > self.objective(path, risk_aversion):
+            return path
+        return polished
+
+    # --- numpy twins -------------------------------------------------------------------------
 
     def objective(self, path: np.ndarray, risk_aversion: float) -> float:
         """The program's objective in numpy at remaining fractions ``path`` (active, N + 1)."""
         traded = np.maximum(path[:, :-1] - path[:, 1:], 0.0)
-        cost = np.sum(self.cost * traded ** (1.0 + self.exponent))
+        cost = np.sum(power_cost(self.cost, traded, self.power))
         inner = path[:, 1:-1]
         risk = np.sum((self.risk_factor.T @ inner) ** 2)
         risk += np.sum((self.risk_specific[:, None] * inner) ** 2)
@@ -111,7 +358,7 @@ class Program:
         :math:`h` exact matters: its gradient :math:`d^\beta` is steep near 0, and linearizing it
         would inflate the bound by the solver's noise on the last, tiny child orders.
         """
-        power = 1.0 + self.exponent
+        power = self.power
         traded = np.maximum(path[:, :-1] - path[:, 1:], 0.0)
         inner = path[:, 1:-1]
         slope_y = (
@@ -143,10 +390,70 @@ class Program:
         nu = 0.5 * (low + high)
         inner_best = best(nu)
         dual = (
-            np.sum(self.cost * inner_best**power + (slope - nu[:, None]) * inner_best, axis=1) + nu
+            np.sum(
+                power_cost(self.cost, inner_best, power) + (slope - nu[:, None]) * inner_best,
+                axis=1,
+            )
+            + nu
         )
-        primal = np.sum(self.cost * traded**power + slope * traded, axis=1)
+        primal = np.sum(power_cost(self.cost, traded, power) + slope * traded, axis=1)
         return float(max(np.sum(primal - dual), 0.0))
+
+
+def _root(power: float) -> Fraction | None:
+    """``1 / power`` as an exact fraction of denominator at most :data:`MAX_DENOMINATOR`, or
+    None: the exponent of the weighted geometric mean ``d <= t^alpha 1^(1 - alpha)``."""
+    alpha = Fraction(1.0 / power).limit_denominator(MAX_DENOMINATOR)
+    return alpha if abs(float(alpha) * power - 1.0) <= 1e-14 else None
+
+
+def _chain(root: Fraction) -> list[tuple[str, str, str]]:
+    r"""The rotated cones ``(a, b, c)``, meaning :math:`a b \ge c^2`, that write
+    :math:`d \le t^{p/q}` (``root`` :math:`= p/q`), in the order to build them.
+
+    With :math:`2^m \ge q`, the power is :math:`d^{2^m} \le t^p\, d^{2^m - q}\, 1^{q - p}`: ``d``
+    bounded by the geometric mean of :math:`2^m` leaves. A binary tree of rotated cones writes the
+    mean; equal leaves pair up free (:math:`\sqrt{x x} = x`), so each level needs a new mean only
+    for the leaves left over, at most a few. For 3/2 this is ``d^2 <= t w, w^2 <= d`` (the form
+    of :mod:`optirebal.program.terms.impact`); for 8/5, ``d^2 <= t w2, w2^2 <= w1, w1^2 <= t``.
+    """
+    q, p = root.denominator, root.numerator
+    leaves = 1 << max(1, math.ceil(math.log2(q)))
+    counts = {"impact": p, "traded": leaves - q, "one": q - p}
+    cones: list[tuple[str, str, str]] = []
+    while sum(counts.values()) > 2:
+        odd = [name for name, number in counts.items() if number % 2]
+        counts = {name: number // 2 for name, number in counts.items() if number // 2}
+        for left, right in zip(odd[::2], odd[1::2], strict=True):
+            mean = f"impact mean {len(cones)}"
+            cones.append((left, right, mean))
+            counts[mean] = 1
+    last = [name for name, number in counts.items() for _ in range(number)]
+    cones.append((last[0], last[1], "traded"))
+    return cones
+
+
+def _geometric_chain(bld: Builder, impact: Affine, traded: Affine, root: Fraction | None) -> None:
+    """``impact >= traded ** (1 / root)`` with the rotated cones of :func:`_chain`."""
+    if root is None:
+        raise ValueError("the power has no exact second-order-cone form")
+    size = impact.size
+    terms = {"impact": impact, "traded": traded, "one": Affine.ones(size, bld.n)}
+    for left, right, mean in _chain(root):
+        if mean not in terms:
+            terms[mean] = bld.variable(mean, size)
+        bld.product_at_least(f"{mean} cone", terms[left], terms[right], terms[mean])
+
+
+def _chain_values(traded: np.ndarray, root: Fraction | None) -> dict[str, np.ndarray]:
+    """The means of :func:`_chain` at ``traded``, each at the geometric mean of its leaves."""
+    assert root is not None
+    values = {"impact": traded ** (1.0 / float(root)), "traded": traded, "one": 1.0}
+    means = {}
+    for left, right, mean in _chain(root):
+        if mean != "traded":
+            values[mean] = means[mean] = np.sqrt(values[left] * values[right])
+    return {name: np.broadcast_to(value, traded.shape) for name, value in means.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,37 +474,36 @@ class Solution:
 
 
 class Programs:
-    """The program of one plan in each form its solvers need, each built once on first use."""
+    """The program of one plan in each form its solvers need, each made once on first use."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self._built: dict[bool, Program] = {}
+        self._built: dict[str, Program] = {}
 
     def forms(self, solver: str) -> list[tuple[str, Program]]:
         """The attempts for ``solver``: a label and a program, in the order to try them."""
-        if self.plan.impact.exponent == 1.0 or solver not in POWER_CONE_SOLVERS:
-            return [(solver, self._form(False))]  # a quadratic, or a solver without power cones
+        if self.plan.impact.exponent == 1.0:
+            return [(solver, self._form(QUADRATIC))]
+        if solver not in POWER_CONE_SOLVERS:
+            return [(solver, self._form(SECOND_ORDER_CONES))]
         return [
-            (f"{solver}, power cones", self._form(True)),
-            (f"{solver}, second-order cones", self._form(False)),
+            (f"{solver}, {POWER_CONES}", self._form(POWER_CONES)),
+            (f"{solver}, {SECOND_ORDER_CONES}", self._form(SECOND_ORDER_CONES)),
         ]
 
-    def _form(self, power_cone: bool) -> Program:
-        if power_cone not in self._built:
-            self._built[power_cone] = build(self.plan, power_cone=power_cone)
-        return self._built[power_cone]
+    def _form(self, form: str) -> Program:
+        if form not in self._built:
+            self._built[form] = build(self.plan, form=form)
+        return self._built[form]
 
 
-def build(plan: Plan, *, power_cone: bool) -> Program:
-    """The program of ``plan`` (at least one active security and two intervals).
-
-    ``power_cone`` writes the impact power with 3D power cones instead of second-order cones.
-    """
+def build(plan: Plan, *, form: str) -> Program:
+    """The program of ``plan`` (at least one active security and two intervals) in ``form``."""
     size = np.abs(plan.active_orders)
     count = plan.intervals
     terms = plan.impact
     power = 1.0 + terms.exponent
-    cost = terms.temporary * size[:, None] ** power
+    cost = power_cost(terms.temporary, size[:, None], power)
     if terms.discrete_permanent:
         # A child order does not pay its own permanent impact: -g n^2 / 2 (Almgren-Chriss).
         cost = cost - 0.5 * terms.permanent[:, None] * size[:, None] ** 2
@@ -209,28 +515,9 @@ def build(plan: Plan, *, power_cone: bool) -> Program:
     risk_factor = plan.factor * weight[:, None]
     risk_specific = plan.specific * weight
     cap = None if plan.cap_shares is None else plan.cap_shares / size[:, None]
-
-    rows = size.size
-    remaining = cp.Variable((rows, count - 1), name="remaining")
-    path = cp.hstack([np.ones((rows, 1)), remaining, np.zeros((rows, 1))])
-    traded = path[:, :-1] - path[:, 1:]
-    if terms.exponent == 1.0:
-        impact = cp.sum(cp.multiply(cost, cp.square(traded)))
-    else:
-        impact = cp.sum(cp.multiply(cost, cp.power(traded, power, approx=not power_cone)))
-    risk: cp.Expression = cp.Constant(0.0)
-    if risk_factor.shape[1]:
-        risk = risk + cp.sum_squares(risk_factor.T @ remaining)
-    if np.any(risk_specific):
-        risk = risk + cp.sum_squares(cp.multiply(risk_specific[:, None], remaining))
-    risk_aversion = cp.Parameter(nonneg=True, name="risk_aversion", value=0.0)
-    constraints = [traded >= 0]
-    if cap is not None:
-        constraints.append(traded <= cap)
-    problem = cp.Problem(cp.Minimize(impact + risk_aversion * risk), constraints)
-    return Program(
-        problem, remaining, risk_aversion, cost, terms.exponent, risk_factor, risk_specific, cap
-    )
+    if form != QUADRATIC and terms.exponent == 1.0:
+        form = QUADRATIC  # a square has no other form worth solving
+    return Program(cost, terms.exponent, risk_factor, risk_specific, cap, form)
 
 
 def solve(programs: Programs, risk_aversion: float, solvers: Sequence[str]) -> Solution:
@@ -250,7 +537,7 @@ def solve(programs: Programs, risk_aversion: float, solvers: Sequence[str]) -> S
                 attempts.append((label, status))
                 continue
             attempts.append((label, f"{status}, certified gap {gap:.1e}"))
-            verdict = "optimal" if status == cp.OPTIMAL else "certified"
+            verdict = "optimal" if status == OPTIMAL else "certified"
             return Solution(
                 path, solver, verdict, gap, tuple(attempts), time.perf_counter() - start
             )
@@ -266,30 +553,37 @@ def _attempt(
     program: Program, solver: str, risk_aversion: float
 ) -> tuple[np.ndarray | None, str, float]:
     """One solve: the verified remaining fractions (or None), the status and the relative gap."""
-    program.risk_aversion.value = risk_aversion
+    if solver not in SOLVERS:
+        return None, f"not installed: optirebal solves with {', '.join(SOLVERS)}", np.inf
+    if program.form == SECOND_ORDER_CONES and _root(program.power) is None:
+        return (
+            None,
+            f"skipped: the power {program.power:g} has no exact second-order-cone form",
+            np.inf,
+        )
+    conic = program.conic(risk_aversion)
     try:
-        with warnings.catch_warnings():
-            # An inaccurate answer is checked below, and taken only when certified: the cvxpy
-            # warning would only alarm a user who gets every attempt's status anyway.
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            # cvxpy evaluates the power at the answer, where solver noise of -1e-12 on a child
-            # fraction gives NaN; the numpy objective below clips it and is the one checked.
-            warnings.filterwarnings(
-                "ignore", message="invalid value encountered in power", category=RuntimeWarning
-            )
-            program.problem.solve(solver=solver, **SOLVER_OPTIONS.get(solver, {}))
-    except (cp.error.SolverError, ValueError) as exc:
+        answer: Answer = solve_conic(
+            conic, solver, settings=SOLVER_OPTIONS.get(solver), qp_gap=None
+        )
+    except ImportError as exc:  # an optional solver package missing
+        return None, f"not installed: {exc}", np.inf
+    except (ValueError, ArithmeticError) as exc:
         return None, f"error: {exc}", np.inf
-    status = str(program.problem.status)
-    if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or program.remaining.value is None:
+    status = answer.status
+    if status not in (OPTIMAL, INACCURATE) or answer.x is None:
         return None, status, np.inf
-    rows = program.cost.shape[0]
-    path = np.hstack([np.ones((rows, 1)), program.remaining.value, np.zeros((rows, 1))])
+    x = answer.x
+    raw = program.path(conic, x)
+    # The solver's objective at its answer against numpy's: a check of the data, so on the raw
+    # answer; the polished one (no worse) is what the other checks and the schedule see.
+    reported = float(0.5 * x @ (conic.P @ x) + conic.q @ x + conic.constant)
+    value = program.objective(raw, risk_aversion)
+    mismatch = abs(value - reported) / max(1.0, abs(value))
+    low, high = program.bounds_held(conic, answer.duals, raw)
+    path = program.polish(raw, risk_aversion, low, high)
     residual = program.residual(path)
-    value = program.objective(path, risk_aversion)
-    size = max(1.0, abs(value))
-    reported = float(program.problem.value)
-    mismatch = abs(value - reported) / size if np.isfinite(reported) else 0.0
+    size = max(1.0, abs(program.objective(path, risk_aversion)))
     gap = program.certificate(path, risk_aversion) / size
     # Written so that a NaN anywhere fails the check.
     if not (residual <= TOLERANCE and mismatch <= TOLERANCE and gap <= GAP_TOLERANCE):

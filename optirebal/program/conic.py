@@ -49,7 +49,7 @@ class Affine:
     __array_ufunc__ = None  # numpy arrays defer to Affine's reflected operators
 
     def __init__(self, matrix: sp.spmatrix, constant: np.ndarray | float = 0.0) -> None:
-        self.matrix = sp.csr_matrix(matrix)
+        self.matrix = matrix if isinstance(matrix, sp.csr_matrix) else sp.csr_matrix(matrix)
         self.constant = np.broadcast_to(np.asarray(constant, dtype=float),
                                         (self.matrix.shape[0],)).copy()
 

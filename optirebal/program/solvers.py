@@ -61,14 +61,19 @@ class Answer:
 
 
 def solve_conic(program: ConicProgram, solver: str, options: Mapping[str, object] | None = None,
-                settings: Mapping[str, object] | None = None) -> Answer:
+                settings: Mapping[str, object] | None = None, *,
+                qp_gap: float | None = QP_GAP) -> Answer:
     """Run ``solver`` on ``program`` with its :data:`SOLVER_OPTIONS` updated by ``options``, or
-    with exactly ``settings`` (the solver's defaults elsewhere)."""
+    with exactly ``settings`` (the solver's defaults elsewhere).
+
+    ``qp_gap`` is the duality gap Clarabel is held to on a program without cones (see
+    :data:`SOLVER_OPTIONS`); None keeps the settings' gap, for QPs without flat directions (the
+    execution schedule, where 1e-13 only stalls Clarabel at its iteration limit)."""
     if settings is None:
         settings = {**SOLVER_OPTIONS[solver], **(options or {})}
     start = time.perf_counter()
     if solver == "CLARABEL":
-        answer = _clarabel(program, settings)
+        answer = _clarabel(program, settings, qp_gap)
     elif solver == "ECOS":
         answer = _ecos(program, settings)
     elif solver == "OSQP":
@@ -79,7 +84,8 @@ def solve_conic(program: ConicProgram, solver: str, options: Mapping[str, object
     return answer
 
 
-def _clarabel(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
+def _clarabel(program: ConicProgram, settings: Mapping[str, object],
+              qp_gap: float | None = QP_GAP) -> Answer:
     import clarabel
 
     cones = []
@@ -93,10 +99,11 @@ def _clarabel(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
     config.verbose = False
     for name, value in settings.items():
         setattr(config, name, value)
-    if not program.has_soc and not program.has_pow and "tol_gap_abs" in settings:
+    if (not program.has_soc and not program.has_pow and "tol_gap_abs" in settings
+            and qp_gap is not None):
         gap = settings["tol_gap_abs"]
         assert isinstance(gap, float)
-        config.tol_gap_abs = config.tol_gap_rel = min(QP_GAP, gap)
+        config.tol_gap_abs = config.tol_gap_rel = min(qp_gap, gap)
     solver = clarabel.DefaultSolver(sp.triu(program.P, format="csc"), program.q, program.A,
                                     program.b, cones, config)
     solution = solver.solve()

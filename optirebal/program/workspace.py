@@ -2,10 +2,12 @@
 
 The program itself is assembled afresh on every call, in time linear in its size
 (:mod:`optirebal.program.conic`); a workspace keeps what a call learns that the next call of the
-same shape can start from: the wash-sale direction of each substantially-identical group (bought,
-or sold at a loss) chosen where the last call met a same-solve conflict. Fixing them before the
-first solve means a warm call
-solves once unless a new conflict appears.
+same shape can start from: the wash-sale direction of each substantially-identical group with
+taxable loss lots that the last call traded (bought, or sold at a loss), and of each group whose
+same-solve conflict it settled. Fixing them before the first solve means a warm call solves once
+unless a new conflict appears (a group the last call did not trade). The last answer stays
+feasible under those directions, so an unchanged portfolio keeps its optimum; where the optimum
+is not unique, the trades may differ from a fresh call's.
 """
 
 from __future__ import annotations
@@ -53,12 +55,15 @@ class Workspace:
 
     def learn_directions(self, data: ProblemData, solution: Solution,
                          conflicts: dict[str, str]) -> None:
-        """Remember the sides of this call's conflicts, and of the last call's directions that
-        the final ``solution`` still follows (a group it still buys, or still sells at a loss);
-        the others lapse, so a direction never outlives its reason."""
+        """Remember the side each group with taxable loss lots took in ``solution`` and the sides
+        of this call's conflicts; earlier directions lapse, so none outlives its reason."""
         zero = TOLERANCE[solution.solver]
         bought, lost = group_flows(data, solution.buys, solution.sells)
-        index = {str(name): g for g, name in enumerate(data.group_codes[1])}
-        kept = {name: side for name, side in self.directions.items() if name in index and (
-            bought[index[name]] > zero if side == "bought" else lost[index[name]] > zero)}
-        self.directions = {**kept, **conflicts}
+        codes, names = data.group_codes
+        loss_lot = data.taxable_lot & (data.gain_fraction < 0)
+        has_loss = np.bincount(codes[data.pair_security[data.lot_pair]], weights=loss_lot,
+                               minlength=len(names)) > 0
+        traded = {str(names[g]): "sold at a loss" for g in np.flatnonzero(lost > zero)}
+        traded.update({str(names[g]): "bought"
+                       for g in np.flatnonzero(has_loss & (bought > zero) & (lost <= zero))})
+        self.directions = {**traded, **conflicts}

@@ -16,7 +16,7 @@ import numpy as np
 
 from optirebal.program.conic import Builder, ConicProgram
 from optirebal.program.terms.bands import Bands
-from optirebal.program.terms.base import Context, Point, Term
+from optirebal.program.terms.base import BaseTerm, Context, Point, Term
 from optirebal.program.terms.cash import Cash
 from optirebal.program.terms.impact import Impact
 from optirebal.program.terms.overlay import Overlay, overlay_cash, overlay_immediate_cost
@@ -29,12 +29,24 @@ from optirebal.program.terms.turnover import Turnover
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
 
-__all__ = ["TERMS", "Point", "Term", "account_cash", "build_program", "constraint_residual",
-           "cost_values", "immediate_cost", "pair_costs", "post_trade_weights"]
+__all__ = ["TERMS", "BaseTerm", "Context", "Point", "Term", "account_cash", "build_program",
+           "constraint_residual", "cost_values", "immediate_cost", "objective_value",
+           "pair_costs", "post_trade_weights", "terms_for"]
 
 TRADES, IMPACT, OVERLAY = Trades(), Impact(), Overlay()
 TERMS: tuple[Term, ...] = (TRADES, IMPACT, OVERLAY, Routing(), Tax(), Tracking(), Bands(),
                            Cash(), Turnover())
+"""The program's own terms, in build order."""
+
+
+def terms_for(data: ProblemData) -> tuple[Term, ...]:
+    """The terms of ``data``'s program: :data:`TERMS` with the policy's ``extra_terms`` after
+    the overlay (so their costs can reach the cash, the bands and the totals)."""
+    extra = tuple(data.policy.extra_terms)
+    if not extra:
+        return TERMS
+    at = TERMS.index(OVERLAY) + 1
+    return (*TERMS[:at], *extra, *TERMS[at:])
 
 
 def build_program(data: ProblemData, elastic: bool = False) -> tuple[ConicProgram, Context]:
@@ -42,7 +54,7 @@ def build_program(data: ProblemData, elastic: bool = False) -> tuple[ConicProgra
     build context, whose ``buys``, ``sells`` map a solution back to trades."""
     builder = Builder(elastic=elastic)
     ctx = Context(builder, data)
-    for term in TERMS:
+    for term in terms_for(data):
         if term.applies(data):
             term.build(ctx)
         if term is IMPACT:
@@ -77,7 +89,7 @@ def account_cash(data: ProblemData, x: Point) -> np.ndarray:
 def cost_values(data: ProblemData, x: Point) -> dict[str, float]:
     """Every money cost at ``x`` (fractions of NAV) by component, in term order."""
     out: dict[str, float] = {}
-    for term in TERMS:
+    for term in terms_for(data):
         if term.applies(data):
             out.update(term.costs(data, x))
     return out
@@ -85,12 +97,12 @@ def cost_values(data: ProblemData, x: Point) -> dict[str, float]:
 
 def objective_value(data: ProblemData, x: Point) -> float:
     """The program's objective at ``x`` (fractions of NAV), term by term in numpy."""
-    return float(sum(term.objective(data, x) for term in TERMS if term.applies(data)))
+    return float(sum(term.objective(data, x) for term in terms_for(data) if term.applies(data)))
 
 
 def constraint_residual(data: ProblemData, x: Point) -> float:
     """Largest violation (weights) of any term's hard constraints at ``x``."""
-    return float(max(term.residual(data, x) for term in TERMS if term.applies(data)))
+    return float(max(term.residual(data, x) for term in terms_for(data) if term.applies(data)))
 
 
 def post_trade_weights(data: ProblemData, x: Point) -> np.ndarray:
