@@ -86,7 +86,10 @@ TOLERANCE = 1e-7
 between the solver's objective and the numpy objective at its answer."""
 
 MAX_NEWTON = 30
-"""Most Newton steps of :meth:`Program.polish` (from an interior-point answer it takes 2 to 6)."""
+"""Most Newton steps of :meth:`Program.polish` (from an interior-point answer it takes a few)."""
+
+NEWTON_STEP = 1e-13
+"""A Newton step this small (in fractions of the order) ends :meth:`Program.polish`."""
 
 GAP_TOLERANCE = 1e-7
 """Largest accepted certified gap to the optimum, relative to ``max(1, objective)``; the objective
@@ -140,11 +143,8 @@ class Program:
         rows, count = self.cost.shape
         bld = Builder()
         remaining = bld.variable("remaining", rows * (count - 1))
-        # d_ik = y_i,k-1 - y_ik with y_i0 = 1 and y_iN = 0: a difference operator per security.
-        step = sp.eye(count, count - 1, k=-1) - sp.eye(count, count - 1)
-        start = np.zeros((rows, count))
-        start[:, 0] = 1.0
-        traded = sp.kron(sp.eye(rows), step, format="csr") @ remaining + start.ravel()
+        steps, offset = _differences(rows, count)
+        traded = steps @ remaining + offset
         cost = self.cost.ravel()
         if self.form == QUADRATIC:
             # A variable of its own, so that the squares stay on the diagonal of P.
@@ -223,107 +223,98 @@ class Program:
     def polish(
         self, path: np.ndarray, risk_aversion: float, low: np.ndarray, high: np.ndarray
     ) -> np.ndarray:
-        """The optimum near ``path`` to machine precision, or ``path`` when that fails.
+        r"""The optimum near ``path`` to machine precision, or ``path`` when that fails.
 
         An interior-point answer within a gap ``g`` of the optimum has its fractions only within
         about :math:`\sqrt{g}` of the optimal ones (the objective is flat at the optimum): at
-        the gap of :data:`SOLVER_OPTIONS`, a few tenths of a share of a 50,000-share order, so
-        two programs of the same schedule (a risk model and its covariance) can round their
-        cumulative shares to different whole numbers. Newton's method on the optimality
-        conditions, with the fractions ``low`` held at 0 and ``high`` at their cap, converges
-        from there in a few steps; a bound that a step would cross is held from then on, and a
-        held bound whose multiplier has the wrong sign is released. The result is used only when
-        it is feasible and no worse than ``path``; it is verified like any answer.
+        the gaps Clarabel reaches, a few tenths of a share of a 50,000-share order, so two
+        programs of one schedule (a risk model and its covariance) could round their cumulative
+        shares to different whole numbers. Newton's method on the optimality conditions, with
+        the fractions ``low`` held at 0 and ``high`` at their cap, converges from there in a few
+        steps. A bound that a step would cross is held from then on, and a held bound whose
+        multiplier has the wrong sign is released, so the end point satisfies the optimality
+        conditions of the convex program: it is its optimum. It is taken only when it is also
+        feasible and no worse than ``path``, and is verified like any answer.
         """
         rows, count = self.cost.shape
         size = rows * (count - 1)
-        steps = sp.kron(sp.eye(rows), sp.eye(count, count - 1, k=-1) - sp.eye(count, count - 1))
-        steps = sp.csr_matrix(steps)
-        start = np.zeros((rows, count))
-        start[:, 0] = 1.0
-        offset = start.ravel()
+        steps, offset = _differences(rows, count)
         cost = self.cost.ravel()
         cap = np.full(cost.shape, np.inf) if self.cap is None else self.cap.ravel()
         power = self.power
         specific = 2.0 * risk_aversion * np.repeat(self.risk_specific**2, count - 1)
         loading = None
         if risk_aversion > 0 and self.risk_factor.shape[1]:
-            loading = sp.csr_matrix(
-                sp.kron(sp.csr_matrix(self.risk_factor.T), sp.eye(count - 1))
-            )
+            loading = sp.csr_matrix(sp.kron(sp.csr_matrix(self.risk_factor.T), sp.eye(count - 1)))
         low, high = low.ravel().copy(), high.ravel().copy()
-        # Each security has count - 1 free fractions: at most that many of its bounds are held.
+        # A security has count - 1 free fractions: hold at most that many of its bounds.
         for i in range(rows):
-            part = slice(i * count, (i + 1) * count)
-            over = np.flatnonzero(low[part] | high[part])[count - 1 :]
-            low[part][over] = high[part][over] = False
-
-        def unpack(v: np.ndarray) -> np.ndarray:
-            return np.hstack([np.ones((rows, 1)), v.reshape(rows, count - 1), np.zeros((rows, 1))])
+            part = np.arange(i * count, (i + 1) * count)
+            extra = part[(low | high)[part]][count - 1 :]
+            low[extra] = high[extra] = False
 
         v = path[:, 1:-1].ravel().copy()
         for _ in range(MAX_NEWTON):
             traded = steps @ v + offset
             held = low | high
             positive = np.maximum(traded, 0.0)
-            slope = power * cost * positive ** (power - 1.0)
-            gradient = steps.T @ slope + specific * v
-            curvature = np.zeros_like(cost)
-            free = ~held & (positive > 0)
-            curvature[free] = power * (power - 1.0) * cost[free] * positive[free] ** (power - 2.0)
-            hessian = steps.T @ sp.diags(curvature) @ steps + sp.diags(specific)
+            gradient = steps.T @ (power * cost * positive ** (power - 1.0)) + specific * v
             if loading is not None:
                 gradient = gradient + 2.0 * risk_aversion * (loading.T @ (loading @ v))
+            # d^(p-2) is infinite at 0 for p < 2: a free fraction at 0 gets a tiny one instead
+            curvature = np.where(
+                held, 0.0, power * (power - 1.0) * cost * np.maximum(traded, 1e-12) ** (power - 2.0)
+            )
             bound = steps[held]
-            target = np.where(low, 0.0, cap)[held] - offset[held]
-            blocks: list[list[sp.spmatrix | None]] = [[hessian, bound.T]]
-            right = [-gradient]
+            # Unknowns: the move, the multipliers of the held bounds and, with factors,
+            # psi = 2 lambda G move (G the factor loading), which keeps the system sparse.
+            blocks: list[list[sp.spmatrix | None]] = [
+                [steps.T @ sp.diags(curvature) @ steps + sp.diags(specific), bound.T],
+                [bound, None],
+            ]
+            right = [-gradient, np.where(low, 0.0, cap)[held] - offset[held] - bound @ v]
             if loading is not None:
                 blocks[0].append(loading.T)
-            blocks.append([bound, None] + ([None] if loading is not None else []))
-            right.append(target - bound @ v)
-            if loading is not None:
+                blocks[1].append(None)
                 factors = loading.shape[0]
-                blocks.append(
-                    [loading, None, sp.diags(np.full(factors, -0.5 / risk_aversion))]
-                )
+                blocks.append([loading, None, sp.diags(np.full(factors, -0.5 / risk_aversion))])
                 right.append(np.zeros(factors))
             try:
                 solution = spla.spsolve(sp.bmat(blocks, format="csc"), np.concatenate(right))
             except (RuntimeError, ValueError):
                 return path
-            move = solution[:size]
-            multiplier = solution[size : size + int(held.sum())]
             if not np.all(np.isfinite(solution)):
                 return path
+            move = solution[:size]
+            multiplier = solution[size : size + int(held.sum())]
             change = steps @ move
             # The longest step that keeps the free fractions within their bounds.
-            reach = np.full_like(change, np.inf)
+            reach = np.full(change.shape, np.inf)
             down, up = ~held & (change < 0), ~held & (change > 0)
             reach[down] = positive[down] / -change[down]
             reach[up] = (cap[up] - traded[up]) / change[up]
             length = min(1.0, float(reach.min(initial=np.inf)))
             v = v + length * move
-            if length < 1.0:  # a bound reached: hold it
+            if length < 1.0:  # a bound reached: hold it from now on
                 j = int(np.argmin(reach))
                 (low if change[j] < 0 else high)[j] = True
                 continue
-            # Multipliers: -mu >= 0 holds a fraction at 0, mu >= 0 at its cap.
+            if np.max(np.abs(move), initial=0.0) > NEWTON_STEP:
+                continue
+            # Converged on these bounds. -mu >= 0 holds a fraction at 0, mu >= 0 at its cap.
+            noise = 1e-12 * (1.0 + float(np.max(np.abs(gradient), initial=0.0)))
             wrong = np.zeros_like(held)
-            wrong[held] = np.where(low[held], multiplier > 0, multiplier < 0) & (
-                np.abs(multiplier) > 1e-12 * (1.0 + np.abs(gradient).max())
-            )
-            if np.max(np.abs(move), initial=0.0) <= 1e-14:
-                if not wrong.any():
-                    break
-                low &= ~wrong
-                high &= ~wrong
+            wrong[held] = np.where(low[held], multiplier > noise, multiplier < -noise)
+            if not wrong.any():
+                break
+            low &= ~wrong
+            high &= ~wrong
         else:
             return path
-        polished = unpack(v)
-        if self.residual(polished) > min(self.residual(path), 1e-12) + 1e-15 or self.objective(
-            polished, risk_aversion
-        ) > self.objective(path, risk_aversion):
+        polished = np.hstack([np.ones((rows, 1)), v.reshape(rows, count - 1), np.zeros((rows, 1))])
+        before = self.objective(path, risk_aversion)
+        after = self.objective(polished, risk_aversion)
+        if self.residual(polished) > 1e-12 or after > before + 1e-12 * max(1.0, abs(before)):
             return path
         return polished
 
@@ -398,6 +389,15 @@ class Program:
         )
         primal = np.sum(power_cost(self.cost, traded, power) + slope * traded, axis=1)
         return float(max(np.sum(primal - dual), 0.0))
+
+
+def _differences(rows: int, count: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``D, c`` with ``d = D y + c``: the child fractions (by security, then interval) from the
+    remaining ones, :math:`d_{ik} = y_{i,k-1} - y_{ik}` with :math:`y_{i0} = 1, y_{iN} = 0`."""
+    step = sp.eye(count, count - 1, k=-1) - sp.eye(count, count - 1)
+    start = np.zeros((rows, count))
+    start[:, 0] = 1.0
+    return sp.csr_matrix(sp.kron(sp.eye(rows), step)), start.ravel()
 
 
 def _root(power: float) -> Fraction | None:
