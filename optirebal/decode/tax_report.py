@@ -81,7 +81,12 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     if not groups:
         return empty
     in_group = lots["security"].map(sec["group"]).isin(groups).to_numpy()
-    held = lots[in_group].sort_values("acquired", kind="stable")
+    # the ledger needs the lots sold today and the candidates to replace them (bought in the
+    # last 30 days); a lot neither sold nor recent can wash nothing today
+    sold_today = np.zeros(len(lots), dtype=bool)
+    sold_today[sold] = True
+    held = lots[in_group & (sold_today | recent.to_numpy())].sort_values("acquired",
+                                                                        kind="stable")
     rows = pd.DataFrame({
         "date": pd.to_datetime(held["acquired"]), "account": held["account"],
         "security": held["security"], "shares": held["quantity"],

@@ -398,15 +398,25 @@ _BOOLS = {"wash_sale", "permanent", "replacement"}
 
 
 def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    """A frame with fixed columns and dtypes, empty or not (dates as datetime64[ns])."""
-    frame = pd.DataFrame(rows, columns=list(columns))
+    """A frame with fixed columns and dtypes, empty or not (dates as datetime64[ns]).
+
+    Built column by column from numpy arrays: the ledger's frames are often a few rows, where
+    pandas' per-column conversions would cost more than the ledger itself.
+    """
+    data: dict[str, Any] = {}
     for col in columns:
+        values = [row.get(col) for row in rows]
         if col in _DATES:
-            frame[col] = pd.to_datetime(pd.Series(frame[col], dtype=object)).astype("M8[ns]")
+            data[col] = np.array(values, dtype="datetime64[ns]")
+        elif col in _FLOATS:
+            data[col] = np.array(values, dtype=np.float64)
+        elif col in _INTS:
+            data[col] = np.array(values, dtype=np.int64)
+        elif col in _BOOLS:
+            data[col] = np.array(values, dtype=bool)
         else:
-            kind: Any = "float64" if col in _FLOATS else "int64" if col in _INTS else "str"
-            frame[col] = frame[col].astype("bool" if col in _BOOLS else kind)
-    return frame
+            data[col] = pd.Series(values, dtype=object).astype("str")
+    return pd.DataFrame(data, columns=list(columns))
 
 
 def wash_sale_ledger(trades: pd.DataFrame) -> LedgerResult:
