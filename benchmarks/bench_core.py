@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 import optirebal as orb
-from optirebal.program.data import build_problem_data
+from optirebal.program.prepare import build_problem_data
 from optirebal.program.solvers import solve_conic
 from optirebal.program.terms import build_program
 

@@ -49,7 +49,7 @@ def measure(n_securities: int, n_lots: int) -> dict[str, float]:
     import bench_core
 
     import optirebal as orb
-    from optirebal.program.data import build_problem_data
+    from optirebal.program.prepare import build_problem_data
     from optirebal.program.solvers import solve_conic
     from optirebal.program.terms import build_program
 
@@ -74,7 +74,8 @@ def measure(n_securities: int, n_lots: int) -> dict[str, float]:
     warm = rebalancer.solve(moved)
     warm_seconds = time.perf_counter() - start
     return {"securities": n_securities, "lots": n_lots, "cold": cold, "warm": warm_seconds,
-            "bare": bare, "build": build, "data": inputs, "build_mb": build_peak, "peak_mb": peak_mb(),
+            "bare": bare, "build": build, "data": inputs, "build_mb": build_peak,
+            "peak_mb": peak_mb(),
             "iterations": answer.iterations or 0, "solves": warm.diagnostics.solves,
             "status": answer.status}
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
+from optirebal.frame_checks import check_finite, indexed
 from optirebal.risk import RiskModel
 from optirebal.tax.holding import as_date
 
@@ -46,38 +47,6 @@ SECURITY_DEFAULTS: Mapping[str, float] = {
     "lot_size": 0.0,
 }
 ACCOUNT_DEFAULTS: Mapping[str, float] = {"flow": 0.0, "cash_reserve": 0.0}
-
-
-def _check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = None,
-                  strict: bool = False, allow_inf: bool = False) -> None:
-    """Raise an :class:`InputError` naming the first bad row of a numeric column."""
-    try:
-        values = pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=float)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"must be numeric ({exc})", field=column) from None
-    bad = np.isnan(values) if allow_inf else ~np.isfinite(values)
-    if minimum is not None:
-        bad |= (values <= minimum) if strict else (values < minimum)
-    if bad.any():
-        row = frame.index[int(np.argmax(bad))]
-        value = values[int(np.argmax(bad))]
-        rule = "finite" if minimum is None else f"finite and {'>' if strict else '>='} {minimum:g}"
-        raise InputError(f"must be {rule}, got {value!r}", field=column, row=row)
-
-
-def _indexed(frame: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
-    """Return a copy indexed by ``name`` (taken from a column when present), labels as strings."""
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
-    out = frame.copy()
-    if name in out.columns:
-        out = out.set_index(name)
-    out.index = out.index.map(str)
-    out.index.name = name
-    dup = out.index.duplicated()
-    if dup.any():
-        raise InputError(f"duplicate {name} id in {what}", field=name, row=out.index[dup][0])
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,9 +136,9 @@ class Portfolio:
             Naming the field and row of the first problem found.
         """
         as_of = as_date(as_of, "as_of")
-        sec = _validate_securities(_indexed(securities, "security", "securities"))
-        acc = _validate_accounts(_indexed(accounts, "account", "accounts"))
-        lot = _validate_lots(_indexed(lots, "lot", "lots"), sec, acc, as_of)
+        sec = _validate_securities(indexed(securities, "security", "securities"))
+        acc = _validate_accounts(indexed(accounts, "account", "accounts"))
+        lot = _validate_lots(indexed(lots, "lot", "lots"), sec, acc, as_of)
         exp = _exposures(sec, exposures)
         if isinstance(risk, pd.DataFrame):
             risk = RiskModel.from_covariance(risk)
@@ -208,7 +177,7 @@ class Portfolio:
             raise InputError("unknown security", field="price", row=unknown[0])
         sec = self.securities.copy()
         sec.loc[prices.index, "price"] = prices
-        _check_finite(sec, "price", minimum=0.0, strict=True)
+        check_finite(sec, "price", minimum=0.0, strict=True)
         return dataclasses.replace(self, securities=sec)
 
     def with_accounts(self, **columns: Mapping[str, float]) -> Portfolio:
@@ -225,14 +194,31 @@ class Portfolio:
         return dataclasses.replace(self, accounts=_validate_accounts(acc))
 
     def with_contracts(self, contracts: Mapping[str, float] | pd.Series) -> Portfolio:
-        """A copy with new current contracts (signed, whole) for some derivative instruments."""
-        from optirebal.overlay import with_contracts
+        """A copy with new current contracts (signed, whole) for some derivative instruments.
 
-        return with_contracts(self, contracts)
+        Raises
+        ------
+        InputError
+            Contracts on an instrument not in the portfolio, or not whole.
+        """
+        from optirebal.overlay import validate_derivatives
+
+        der = self.derivatives
+        series = pd.Series(contracts, dtype=float)
+        known = der.index if der is not None else pd.Index([])
+        unknown = [str(d) for d in series.index if str(d) not in known]
+        if unknown:
+            raise InputError("contracts on an instrument not in the portfolio",
+                             field="contracts", row=unknown[0])
+        if der is None:
+            return self
+        der = der.copy()
+        der.loc[series.index.map(str), "contracts"] = series.to_numpy()
+        return dataclasses.replace(self, derivatives=validate_derivatives(der, self.classes))
 
     def with_lots(self, lots: pd.DataFrame) -> Portfolio:
         """A copy with a new lots frame (validated like :meth:`from_frames` does)."""
-        lot = _validate_lots(_indexed(lots, "lot", "lots"), self.securities, self.accounts,
+        lot = _validate_lots(indexed(lots, "lot", "lots"), self.securities, self.accounts,
                              self.as_of)
         return dataclasses.replace(self, lots=lot)
 
@@ -296,13 +282,13 @@ def _validate_securities(sec: pd.DataFrame) -> pd.DataFrame:
                 raise InputError(f"must be numeric, got {sec[column][bad].iloc[0]!r}",
                                  field=column, row=sec.index[bad][0])
             sec[column] = numeric.fillna(default)
-    _check_finite(sec, "price", minimum=0.0, strict=True)
+    check_finite(sec, "price", minimum=0.0, strict=True)
     for column in ("half_spread_bps", "commission_bps", "commission_per_share",
                    "daily_volatility", "lot_size"):
-        _check_finite(sec, column, minimum=0.0)
-    _check_finite(sec, "daily_traded_value", minimum=0.0, strict=True, allow_inf=True)
+        check_finite(sec, column, minimum=0.0)
+    check_finite(sec, "daily_traded_value", minimum=0.0, strict=True, allow_inf=True)
     if "impact_coefficient" in sec.columns:
-        _check_finite(sec, "impact_coefficient", minimum=0.0)
+        check_finite(sec, "impact_coefficient", minimum=0.0)
     sec["price"] = sec["price"].astype(float)
     if "group" not in sec.columns:
         sec["group"] = sec.index
@@ -326,7 +312,7 @@ def _exposures(sec: pd.DataFrame, exposures: pd.DataFrame | None) -> pd.DataFram
         for security, name in classes.items():
             matrix.loc[str(name), security] = 1.0
         return matrix
-    exp = _indexed(exposures, "security", "exposures")
+    exp = indexed(exposures, "security", "exposures")
     unknown = [s for s in exp.index if s not in sec.index]
     if unknown:
         raise InputError("unknown security in exposures", field="exposures", row=unknown[0])
@@ -335,7 +321,7 @@ def _exposures(sec: pd.DataFrame, exposures: pd.DataFrame | None) -> pd.DataFram
         raise InputError("security has no exposures row", field="exposures", row=missing[0])
     exp = exp.reindex(sec.index).fillna(0.0)
     for column in exp.columns:
-        _check_finite(exp, column)
+        check_finite(exp, column)
     matrix = exp.T.astype(float)
     matrix.index = matrix.index.map(str)
     matrix.index.name = "class"
@@ -355,9 +341,9 @@ def _validate_accounts(acc: pd.DataFrame) -> pd.DataFrame:
         if kind not in ACCOUNT_TYPES:
             raise InputError(f"account type must be one of {ACCOUNT_TYPES}, got {kind!r}",
                              field="type", row=row)
-    _check_finite(acc, "cash", minimum=0.0)
-    _check_finite(acc, "flow")
-    _check_finite(acc, "cash_reserve", minimum=0.0)
+    check_finite(acc, "cash", minimum=0.0)
+    check_finite(acc, "flow")
+    check_finite(acc, "cash_reserve", minimum=0.0)
     for column in ("cash", "flow", "cash_reserve"):
         acc[column] = acc[column].astype(float)
     return acc
@@ -375,8 +361,8 @@ def _validate_lots(lot: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame,
         if bad.any():
             raise InputError(f"unknown {column} {lot[column][bad].iloc[0]!r}", field=column,
                              row=lot.index[bad][0])
-    _check_finite(lot, "quantity", minimum=0.0, strict=True)
-    _check_finite(lot, "cost_basis", minimum=0.0)
+    check_finite(lot, "quantity", minimum=0.0, strict=True)
+    check_finite(lot, "cost_basis", minimum=0.0)
     lot["quantity"] = lot["quantity"].astype(float)
     lot["cost_basis"] = lot["cost_basis"].astype(float)
     acquired = pd.to_datetime(lot["acquired"], errors="coerce")

@@ -15,7 +15,7 @@ from optirebal.errors import InfeasibleError, SolverError
 from optirebal.events import Event
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
-from optirebal.program.data import ProblemData, build_problem_data
+from optirebal.program.data import ProblemData
 from optirebal.program.diagnose import diagnose
 from optirebal.program.fixes import (
     conflict_sides,
@@ -23,6 +23,7 @@ from optirebal.program.fixes import (
     fix_wash_conflicts,
     prefix_wash_directions,
 )
+from optirebal.program.prepare import build_problem_data
 from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import ALMOST_SOLVED_NOTE, TOLERANCE, Infeasible, Solution
 from optirebal.program.workspace import Workspace

@@ -437,7 +437,7 @@ def test_a_sale_the_withdrawal_needs_is_not_rounded_away() -> None:
 
 def test_solver_noise_does_not_sell_an_odd_lot() -> None:
     from optirebal.decode import decode
-    from optirebal.program.data import build_problem_data
+    from optirebal.program.prepare import build_problem_data
 
     # 32 shares at 1.00 (lot 100) and 99,968 of cash; the program buys half the NAV and leaves
     # a sale of 2e-7 of NAV (0.02 shares, just above Clarabel's zero of 1e-7) on the odd lot

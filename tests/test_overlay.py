@@ -11,7 +11,7 @@ import pytest
 
 import optirebal as orb
 from optirebal.overlay import contracts_for
-from optirebal.program.data import build_problem_data
+from optirebal.program.prepare import build_problem_data
 from optirebal.program.solvers import solve_conic
 from optirebal.program.terms import Point, build_program, constraint_residual, objective_value
 from optirebal.program.terms.overlay import overlay_cash, overlay_costs, overlay_margin

@@ -11,7 +11,7 @@ from conftest import AS_OF, multi_asset
 
 import optirebal as orb
 from optirebal.program.conic import SOC
-from optirebal.program.data import build_problem_data
+from optirebal.program.prepare import build_problem_data
 from optirebal.program.terms import build_program
 
 TARGETS = {"equity": 0.5, "bonds": 0.3, "real_estate": 0.18, "cash": 0.02}

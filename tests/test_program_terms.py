@@ -19,7 +19,7 @@ import pytest
 from conftest import multi_asset
 
 import optirebal as orb
-from optirebal.program.data import build_problem_data
+from optirebal.program.prepare import build_problem_data
 from optirebal.program.solvers import solve_conic
 from optirebal.program.terms import (
     TERMS,
@@ -162,7 +162,7 @@ def test_a_borrow_fee_is_one_term() -> None:
     portfolio = multi_asset(seed=6, n_securities=6, accounts=("ira",))
     targets = {"equity": 0.34, "bonds": 0.33, "real_estate": 0.33}
     namespace = {"optirebal": orb, "targets": targets}
-    exec(code, namespace)  # noqa: S102 - the documentation's own example
+    exec(code, namespace)
     fee = namespace["BorrowFee"]({"S0": 0.05})
     plain = orb.solve(portfolio, dataclasses.replace(namespace["policy"], extra_terms=()))
     charged = orb.solve(portfolio, dataclasses.replace(namespace["policy"], extra_terms=(fee,)))

@@ -15,10 +15,9 @@ import pytest
 from conftest import AS_OF, multi_asset
 
 import optirebal as orb
-from optirebal.program.data import build_problem_data
+from optirebal.program.prepare import build_problem_data, region_data
 from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import Infeasible, solve_program
-from optirebal.program.taxdata import region_data
 from optirebal.program.terms import build_program
 from optirebal.tax.netting import TaxRates, exact_tax
 

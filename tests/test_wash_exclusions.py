@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import optirebal as orb
-from optirebal.program.data import build_problem_data
+from optirebal.program.prepare import build_problem_data
 from optirebal.tax.ledger import wash_sale_ledger
 
 NO_IMPACT = orb.Costs(impact="none")

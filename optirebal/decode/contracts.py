@@ -17,7 +17,8 @@ import pandas as pd
 from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError
 from optirebal.events import Event
-from optirebal.overlay import EXPOSURE_PREFIX, OverlayData
+from optirebal.overlay import EXPOSURE_PREFIX
+from optirebal.program.overlaydata import OverlayData
 from optirebal.program.terms import pair_costs
 from optirebal.program.terms.bands import band_excess
 from optirebal.program.terms.base import Point

@@ -51,7 +51,6 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from optirebal.errors import SolverError
 from optirebal.execution._inputs import Plan
@@ -87,6 +86,10 @@ between the solver's objective and the numpy objective at its answer."""
 
 MAX_NEWTON = 30
 """Most Newton steps of :meth:`Program.polish` (from an interior-point answer it takes a few)."""
+
+POLISH_SIZE = 20_000_000
+"""Largest batch (securities x (intervals + 1) x factor exposures) that :meth:`Program.polish`
+takes on: 160 MB of float64; a full covariance of hundreds of securities is beyond it."""
 
 NEWTON_STEP = 1e-13
 """A Newton step this small (in fractions of the order) ends :meth:`Program.polish`."""
@@ -229,89 +232,102 @@ class Program:
         about :math:`\sqrt{g}` of the optimal ones (the objective is flat at the optimum): at
         the gaps Clarabel reaches, a few tenths of a share of a 50,000-share order, so two
         programs of one schedule (a risk model and its covariance) could round their cumulative
-        shares to different whole numbers. Newton's method on the optimality conditions, with
-        the fractions ``low`` held at 0 and ``high`` at their cap, converges from there in a few
-        steps. A bound that a step would cross is held from then on, and a held bound whose
-        multiplier has the wrong sign is released, so the end point satisfies the optimality
-        conditions of the convex program: it is its optimum. It is taken only when it is also
+        shares to different whole numbers. Newton's method on the optimality conditions in the
+        child fractions :math:`d_i` (each security's summing to one), with the fractions ``low``
+        held at 0 and ``high`` at their cap, converges from there in a few steps. A fraction that
+        a step takes across a bound is held there from then on, and a held one whose multiplier
+        has the wrong sign is released, so the end point satisfies the optimality conditions of
+        the (strictly convex) program: it is its optimum. It is taken only when it is also
         feasible and no worse than ``path``, and is verified like any answer.
+
+        Each step solves one small system per security (its fractions and the multiplier of its
+        sum), batched, plus one of the size of the factor exposures (factors x intervals) for the
+        covariance that couples the securities (the Woodbury identity); a program whose exposures
+        would make that too large is left as the solver answered it.
         """
         rows, count = self.cost.shape
-        size = rows * (count - 1)
-        steps, offset = _differences(rows, count)
-        cost = self.cost.ravel()
-        cap = np.full(cost.shape, np.inf) if self.cap is None else self.cap.ravel()
-        power = self.power
-        specific = 2.0 * risk_aversion * np.repeat(self.risk_specific**2, count - 1)
-        loading = None
-        if risk_aversion > 0 and self.risk_factor.shape[1]:
-            loading = sp.csr_matrix(sp.kron(sp.csr_matrix(self.risk_factor.T), sp.eye(count - 1)))
-        low, high = low.ravel().copy(), high.ravel().copy()
-        # A security has count - 1 free fractions: hold at most that many of its bounds.
-        for i in range(rows):
-            part = np.arange(i * count, (i + 1) * count)
-            extra = part[(low | high)[part]][count - 1 :]
-            low[extra] = high[extra] = False
-
-        v = path[:, 1:-1].ravel().copy()
+        factors = self.risk_factor.shape[1] if risk_aversion > 0 else 0
+        width = factors * (count - 1)  # factor exposures: the low-rank part of the Hessian
+        if rows * (count + 1) * width > POLISH_SIZE:
+            return path
+        power, cost = self.power, self.cost
+        cap = np.full(cost.shape, np.inf) if self.cap is None else self.cap
+        # y_k = 1 - sum_{m <= k} d_m for the inner k: y = 1 - d C'.
+        cumulative = np.tril(np.ones((count - 1, count)))
+        specific = (2.0 * risk_aversion * self.risk_specific**2)[:, None, None] * (
+            cumulative.T @ cumulative
+        )[None]
+        # The exposures u = G y have dG/dd_i = -C (x) F_i: the Hessian's low-rank part is U U'.
+        spread = -math.sqrt(2.0 * risk_aversion) * np.einsum(
+            "km,ij->imkj", cumulative, self.risk_factor[:, :factors]
+        ).reshape(rows, count, width)
+        low, high = low.copy(), high.copy() & ~low
+        for i in np.flatnonzero((low | high).sum(axis=1) >= count):
+            # a security has count - 1 free fractions: keep one of them free
+            extra = np.flatnonzero(low[i] | high[i])[count - 1 :]
+            low[i, extra] = high[i, extra] = False
+        traded = path[:, :-1] - path[:, 1:]
+        sums = np.zeros((rows, 1))
         for _ in range(MAX_NEWTON):
-            traded = steps @ v + offset
             held = low | high
-            positive = np.maximum(traded, 0.0)
-            gradient = steps.T @ (power * cost * positive ** (power - 1.0)) + specific * v
-            if loading is not None:
-                gradient = gradient + 2.0 * risk_aversion * (loading.T @ (loading @ v))
-            # d^(p-2) is infinite at 0 for p < 2: a free fraction at 0 gets a tiny one instead
-            curvature = np.where(
-                held, 0.0, power * (power - 1.0) * cost * np.maximum(traded, 1e-12) ** (power - 2.0)
+            free = ~held
+            traded = np.where(low, 0.0, np.where(high, cap, traded))
+            remaining = 1.0 - traded @ cumulative.T
+            slope_y = (
+                2.0
+                * risk_aversion
+                * (
+                    self.risk_factor @ (self.risk_factor.T @ remaining)
+                    + self.risk_specific[:, None] ** 2 * remaining
+                )
             )
-            bound = steps[held]
-            # Unknowns: the move, the multipliers of the held bounds and, with factors,
-            # psi = 2 lambda G move (G the factor loading), which keeps the system sparse.
-            blocks: list[list[sp.spmatrix | None]] = [
-                [steps.T @ sp.diags(curvature) @ steps + sp.diags(specific), bound.T],
-                [bound, None],
-            ]
-            right = [-gradient, np.where(low, 0.0, cap)[held] - offset[held] - bound @ v]
-            if loading is not None:
-                blocks[0].append(loading.T)
-                blocks[1].append(None)
-                factors = loading.shape[0]
-                blocks.append([loading, None, sp.diags(np.full(factors, -0.5 / risk_aversion))])
-                right.append(np.zeros(factors))
+            positive = np.maximum(traded, 0.0)
+            gradient = power * cost * positive ** (power - 1.0) - slope_y @ cumulative
+            # d^(p-2) is infinite at 0 for p < 2: a free fraction at 0 gets a large finite one
+            curvature = power * (power - 1.0) * cost * np.maximum(traded, 1e-12) ** (power - 2.0)
+            system = np.zeros((rows, count + 1, count + 1))
+            block = specific + curvature[:, :, None] * np.eye(count)[None]
+            system[:, :count, :count] = block * (free[:, :, None] & free[:, None, :])
+            system[:, :count, :count] += held[:, :, None] * np.eye(count)[None]
+            system[:, :count, count] = system[:, count, :count] = free
+            right = np.concatenate(
+                [np.where(free, -gradient, 0.0), 1.0 - traded.sum(axis=1, keepdims=True)], axis=1
+            )
+            low_rank = np.concatenate([spread * free[:, :, None], np.zeros((rows, 1, width))], 1)
             try:
-                solution = spla.spsolve(sp.bmat(blocks, format="csc"), np.concatenate(right))
-            except (RuntimeError, ValueError):
+                solved = np.linalg.solve(system, np.concatenate([right[:, :, None], low_rank], 2))
+                step = solved[:, :, 0]
+                if width:
+                    flat_u = low_rank.reshape(-1, width)
+                    flat_x = solved[:, :, 1:].reshape(-1, width)
+                    inner = np.eye(width) + flat_u.T @ flat_x
+                    step = step - solved[:, :, 1:] @ np.linalg.solve(inner, flat_u.T @ step.ravel())
+            except np.linalg.LinAlgError:
                 return path
-            if not np.all(np.isfinite(solution)):
+            if not np.all(np.isfinite(step)):
                 return path
-            move = solution[:size]
-            multiplier = solution[size : size + int(held.sum())]
-            change = steps @ move
-            # The longest step that keeps the free fractions within their bounds.
-            reach = np.full(change.shape, np.inf)
-            down, up = ~held & (change < 0), ~held & (change > 0)
-            reach[down] = positive[down] / -change[down]
-            reach[up] = (cap[up] - traded[up]) / change[up]
-            length = min(1.0, float(reach.min(initial=np.inf)))
-            v = v + length * move
-            if length < 1.0:  # a bound reached: hold it from now on
-                j = int(np.argmin(reach))
-                (low if change[j] < 0 else high)[j] = True
+            move, sums = step[:, :count], step[:, count:]
+            traded = traded + move
+            crossed = free & ((traded < 0.0) | (traded > cap))
+            if crossed.any():  # hold them at the bound they crossed from now on
+                low |= crossed & (traded < 0.0)
+                high |= crossed & (traded > cap)
                 continue
             if np.max(np.abs(move), initial=0.0) > NEWTON_STEP:
                 continue
-            # Converged on these bounds. -mu >= 0 holds a fraction at 0, mu >= 0 at its cap.
+            # Converged on these bounds: g + nu >= 0 holds a fraction at 0, <= 0 at its cap.
+            multiplier = gradient + sums
             noise = 1e-12 * (1.0 + float(np.max(np.abs(gradient), initial=0.0)))
-            wrong = np.zeros_like(held)
-            wrong[held] = np.where(low[held], multiplier > noise, multiplier < -noise)
+            wrong = (low & (multiplier < -noise)) | (high & (multiplier > noise))
             if not wrong.any():
                 break
             low &= ~wrong
             high &= ~wrong
         else:
             return path
-        polished = np.hstack([np.ones((rows, 1)), v.reshape(rows, count - 1), np.zeros((rows, 1))])
+        polished = np.zeros_like(path)
+        polished[:, 0] = 1.0
+        polished[:, 1:-1] = 1.0 - np.cumsum(traded, axis=1)[:, :-1]
         before = self.objective(path, risk_aversion)
         after = self.objective(polished, risk_aversion)
         if self.residual(polished) > 1e-12 or after > before + 1e-12 * max(1.0, abs(before)):

@@ -26,11 +26,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from optirebal.errors import InputError
-from optirebal.overlay import OverlayData, build_overlay_data, synthetic_caps
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.caps import close
-from optirebal.program.taxdata import TaxData, with_tax
+from optirebal.program.overlaydata import OverlayData, build_overlay_data, synthetic_caps
+from optirebal.program.taxdata import TaxData
 from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
 
 RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only", "harvest_only")
@@ -83,7 +83,7 @@ class ProblemData:
     band_penalty: float
     cap_reasons: dict[tuple[str, int], str] = field(default_factory=dict)
     overlay: OverlayData | None = None  # derivative overlay (optirebal.overlay); None without
-    tax: TaxData | None = None  # tax model, wash-sale exclusions (optirebal.program.taxdata)
+    tax: TaxData | None = None  # tax model, wash-sale exclusions (optirebal.program.prepare)
 
     @property
     def n_pairs(self) -> int:
@@ -170,15 +170,7 @@ class ProblemData:
         return out
 
 
-def build_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
-    """Problem data of ``portfolio`` under ``policy``, tax and wash-sale exclusions applied.
-
-    See :func:`_problem_data` (arrays, checks) and :func:`optirebal.program.taxdata.with_tax`.
-    """
-    return with_tax(_problem_data(portfolio, policy))
-
-
-def _problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
+def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     """Turn a portfolio and a policy into weight-space arrays, checking they fit together.
 
     Raises

@@ -31,8 +31,9 @@ import numpy as np
 from scipy.optimize import linprog
 
 from optirebal.errors import SolverError
+from optirebal.program.prepare import region_data
 from optirebal.program.solve import Infeasible, Solution, solve_program
-from optirebal.program.taxdata import TaxData, region_data
+from optirebal.program.taxdata import TaxData
 from optirebal.tax.netting import REGIONS, region_affine, region_of
 
 if TYPE_CHECKING:

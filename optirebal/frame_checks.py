@@ -1,0 +1,40 @@
+"""Checks shared by the input frames (portfolio, derivatives): numeric columns and ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optirebal.errors import InputError
+
+
+def check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = None,
+                  strict: bool = False, allow_inf: bool = False) -> None:
+    """Raise an :class:`InputError` naming the first bad row of a numeric column."""
+    try:
+        values = pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"must be numeric ({exc})", field=column) from None
+    bad = np.isnan(values) if allow_inf else ~np.isfinite(values)
+    if minimum is not None:
+        bad |= (values <= minimum) if strict else (values < minimum)
+    if bad.any():
+        row = frame.index[int(np.argmax(bad))]
+        value = values[int(np.argmax(bad))]
+        rule = "finite" if minimum is None else f"finite and {'>' if strict else '>='} {minimum:g}"
+        raise InputError(f"must be {rule}, got {value!r}", field=column, row=row)
+
+
+def indexed(frame: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
+    """Return a copy indexed by ``name`` (taken from a column when present), labels as strings."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    out = frame.copy()
+    if name in out.columns:
+        out = out.set_index(name)
+    out.index = out.index.map(str)
+    out.index.name = name
+    dup = out.index.duplicated()
+    if dup.any():
+        raise InputError(f"duplicate {name} id in {what}", field=name, row=out.index[dup][0])
+    return out
