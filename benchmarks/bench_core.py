@@ -135,6 +135,10 @@ def main() -> None:
     print(f"ratio warm / bare solver:                      {ratio:8.2f}  {verdict(ratio, 1.2)}")
     ratio = cold_seconds / (bare + build_seconds)
     print(f"ratio cold / (bare solver + build):            {ratio:8.2f}  {verdict(ratio, 1.5)}")
+    solves = cold.diagnostics.solves
+    ratio = cold_seconds / (solves * bare + build_seconds)
+    print(f"ratio cold / ({solves} x bare solver + build):        {ratio:8.2f}  (the cold call's "
+          f"same-solve wash-sale conflicts cost {solves - 1} more solve)")
 
 
 def timed_solves(n_derivatives: int) -> tuple[float, float, orb.Result, orb.Result]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 
 from optirebal.errors import InputError, PolicyFileError
@@ -105,6 +106,11 @@ class Band:
         else:
             lo, hi = self.below, self.above
         return round(lo, 15), round(hi, 15)
+
+    def edges_of(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`edges` for an array of targets (weights), element by element."""
+        pairs = np.array([self.edges(float(t)) for t in targets]).reshape(-1, 2)
+        return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ class Portfolio:
     @property
     def classes(self) -> list[str]:
         """Asset classes the securities load on, in a stable order."""
-        return list(self.exposures.index)
+        return self.exposures.index.tolist()
 
     def security_values(self) -> pd.Series:
         """Value held per security across accounts (currency), every security present."""

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.events import Event
-from optirebal.tax.ledger import wash_sale_ledger
+from optirebal.tax.ledger import WINDOW_DAYS, wash_sale_ledger
 from optirebal.tax.netting import TaxRates, exact_tax
 
 if TYPE_CHECKING:
@@ -63,18 +63,20 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
         return empty
     quantity = lots["quantity"].to_numpy(dtype=float)
     basis = lots["cost_basis"].to_numpy(dtype=float)
-    lot_price = price.reindex(lots["security"]).to_numpy()
+    lot_security = data.pair_security[data.lot_pair]
+    lot_price = price.to_numpy(dtype=float)[lot_security]
     loss = (basis[sold] * sell_shares[sold] / quantity[sold] > sell_shares[sold] * lot_price[sold])
-    loss &= (lots["account"].iloc[sold].map(kinds) == "taxable").to_numpy()
+    loss &= data.taxable_lot[sold]
     if not loss.any():
         return empty
-    groups = set(sec["group"].reindex(lots["security"].iloc[sold[loss]]))
+    codes, names = data.group_codes
+    groups = set(names[codes[lot_security[sold[loss]]]])
     # only a group with a purchase within 30 days of today can wash a loss: lots acquired in the
     # last 30 days, today's buys, scheduled buys (the ledger then decides, share for share)
     today = pd.Timestamp(pf.as_of)
-    recent = pd.to_datetime(lots["acquired"]) >= today - pd.Timedelta(days=30)
-    replacing = set(sec["group"].reindex(lots["security"][recent.to_numpy()]))
-    replacing |= set(sec["group"].to_numpy()[data.pair_security[buy_shares > 0]])
+    recent = (data.days_held >= 0) & (data.days_held <= WINDOW_DAYS)
+    replacing = set(names[codes[lot_security[recent]]])
+    replacing |= set(names[codes[data.pair_security[buy_shares > 0]]])
     if pf.scheduled is not None:
         replacing |= set(pf.scheduled["security"].map(sec["group"]))
     groups &= replacing
@@ -85,8 +87,7 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     # last 30 days); a lot neither sold nor recent can wash nothing today
     sold_today = np.zeros(len(lots), dtype=bool)
     sold_today[sold] = True
-    held = lots[in_group & (sold_today | recent.to_numpy())].sort_values("acquired",
-                                                                        kind="stable")
+    held = lots[in_group & (sold_today | recent)].sort_values("acquired", kind="stable")
     rows = pd.DataFrame({
         "date": pd.to_datetime(held["acquired"]), "account": held["account"],
         "security": held["security"], "shares": held["quantity"],

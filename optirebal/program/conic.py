@@ -283,7 +283,9 @@ class Builder:
         for columns, values in self.quadratic:
             np.add.at(diagonal, columns, 2.0 * values)  # 1/2 x'Px
         ordered = sorted(self.blocks, key=lambda blk: CONE_ORDER.index(blk.cone))
-        rows, offsets, cones = [], {}, []
+        rows: list[tuple[sp.csr_matrix, np.ndarray]] = []
+        offsets: dict[str, slice] = {}
+        cones: list[tuple[str, int]] = []
         powers: list[float] = []
         start = 0
         for blk in ordered:

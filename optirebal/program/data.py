@@ -31,7 +31,7 @@ from optirebal.portfolio import Portfolio
 from optirebal.program.caps import close
 from optirebal.program.overlaydata import OverlayData, build_overlay_data, synthetic_caps
 from optirebal.program.taxdata import TaxData
-from optirebal.tax.holding import days_to_long_term_array, is_long_term_array
+from optirebal.tax.holding import days_to_long_term_array, is_long_term_array, to_day_array
 
 RESTRICTED_MODES = ("buy_only", "sell_only", "cash_only", "harvest_only")
 
@@ -60,6 +60,7 @@ class ProblemData:
     gain_fraction: np.ndarray
     long_term: np.ndarray
     days_to_long_term: np.ndarray
+    days_held: np.ndarray  # per lot, days since acquisition (0 for a lot bought today)
     taxable_lot: np.ndarray
     cash: np.ndarray
     flow: np.ndarray
@@ -181,7 +182,8 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     """
     sec, acc, lots = portfolio.securities, portfolio.accounts, portfolio.lots
     nav = portfolio.nav_value
-    accounts, securities = list(acc.index), list(sec.index)
+    accounts, securities = acc.index.tolist(), sec.index.tolist()
+    lot_ids = lots.index.tolist()
     n_a, n_i = len(accounts), len(securities)
     cash_class = policy.cash_class
     risky = portfolio.classes
@@ -204,10 +206,8 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
 
     pair_account = np.repeat(np.arange(n_a), n_i)
     pair_security = np.tile(np.arange(n_i), n_a)
-    a_pos = {a: n for n, a in enumerate(accounts)}
-    i_pos = {s: n for n, s in enumerate(securities)}
-    lot_account = lots["account"].map(a_pos).to_numpy(dtype=np.int64)
-    lot_security = lots["security"].map(i_pos).to_numpy(dtype=np.int64)
+    lot_account = acc.index.get_indexer(lots["account"]).astype(np.int64)
+    lot_security = sec.index.get_indexer(lots["security"]).astype(np.int64)
     lot_pair = lot_account * n_i + lot_security
 
     price = sec["price"].to_numpy(dtype=float)
@@ -215,8 +215,10 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     lot_weight = lot_value / nav
     basis = lots["cost_basis"].to_numpy(dtype=float)
     gain_fraction = np.where(lot_value > 0, (lot_value - basis) / lot_value, 0.0)
-    long_term = is_long_term_array(lots["acquired"], portfolio.as_of)
-    to_long = days_to_long_term_array(lots["acquired"], portfolio.as_of)
+    acquired = to_day_array(lots["acquired"], "acquired")  # converted once, used thrice
+    long_term = is_long_term_array(acquired, portfolio.as_of)
+    to_long = days_to_long_term_array(acquired, portfolio.as_of)
+    days_held = (to_day_array(portfolio.as_of, "as_of") - acquired).astype(np.int64)
     taxable_lot = (acc["type"].to_numpy()[lot_account] == "taxable")
 
     cash = acc["cash"].to_numpy(dtype=float) / nav
@@ -251,7 +253,7 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     buy_cap = np.full(n_a * n_i, np.inf)  # cash bounds every buy; restrictions close some
     sell_cap = lot_weight.copy()
     cap_reasons: dict[tuple[str, int], str] = {}
-    _apply_restrictions(policy, accounts, securities, list(lots.index), lot_pair, n_i, buy_cap,
+    _apply_restrictions(policy, accounts, securities, lot_ids, lot_pair, n_i, buy_cap,
                         sell_cap, cap_reasons)
 
     available = cash + flow - reserve
@@ -286,11 +288,12 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     turnover_cap = np.inf if policy.turnover_cap is None else policy.turnover_cap
     return ProblemData(
         portfolio=portfolio, policy=policy, nav=nav, accounts=accounts, securities=securities,
-        classes=classes, lot_ids=list(lots.index), pair_account=pair_account,
+        classes=classes, lot_ids=lot_ids, pair_account=pair_account,
         pair_security=pair_security, lot_pair=lot_pair, exposure=exposure,
         exposure_sparse=sp.csr_matrix(exposure),
         impact_model=policy.costs.impact, scale=scale, lot_weight=lot_weight,
         gain_fraction=gain_fraction, long_term=long_term, days_to_long_term=to_long,
+        days_held=days_held,
         taxable_lot=taxable_lot, cash=cash, flow=flow, reserve=reserve,
         exposure_before=exposure_before, target=target, lower=lower, upper=upper,
         factor=factor, specific_variance=specific, linear_cost=linear_cost,
@@ -306,12 +309,12 @@ def _band_edges(policy: Policy, classes: list[str],
     if policy.mode == "to_target":
         tol = policy.target_tolerance
         return target - tol, target + tol
-    lower, upper = np.empty(len(classes)), np.empty(len(classes))
+    lower, upper = policy.band.edges_of(target)  # the policy's band, for every class at once
     for k, name in enumerate(classes):
         if name == policy.cash_class and name not in policy.class_bands:
             lower[k], upper[k] = 0.0, 1.0  # cash floats unless the policy bands it
-        else:
-            lower[k], upper[k] = policy.band_of(name).edges(target[k])
+        elif name in policy.class_bands:
+            lower[k], upper[k] = policy.class_bands[name].edges(target[k])
     return lower, upper
 
 
@@ -373,7 +376,7 @@ def _apply_restrictions(policy: Policy, accounts: list[str], securities: list[st
             if sell:
                 close(sell_cap, np.flatnonzero(np.isin(lot_pair, pairs)), reasons, "sell",
                      f"{key} {entry!r}")
-    positions = {lot: n for n, lot in enumerate(lot_ids)}
+    positions = {lot: n for n, lot in enumerate(lot_ids)} if r.locked_lots else {}
     for lot in r.locked_lots:
         if lot not in positions:
             raise InputError(f"unknown lot {lot!r}", field="restrictions.locked_lots", row=lot)
