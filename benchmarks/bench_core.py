@@ -21,6 +21,7 @@ cold and warm times with and without them, and their ratios.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -135,10 +136,25 @@ def main() -> None:
     print(f"ratio warm / bare solver:                      {ratio:8.2f}  {verdict(ratio, 1.2)}")
     ratio = cold_seconds / (bare + build_seconds)
     print(f"ratio cold / (bare solver + build):            {ratio:8.2f}  {verdict(ratio, 1.5)}")
+    sweep(portfolio, policy, bare)
     solves = cold.diagnostics.solves
     ratio = cold_seconds / (solves * bare + build_seconds)
     print(f"ratio cold / ({solves} x bare solver + build):        {ratio:8.2f}  (the cold call's "
           f"same-solve wash-sale conflicts cost {solves - 1} more solve)")
+
+
+def sweep(portfolio: orb.Portfolio, policy: orb.Policy, bare: float) -> None:
+    """Eight risk aversions, each point a Rebalancer sharing the first one's workspace."""
+    rebalancer = orb.Rebalancer(policy)
+    rebalancer.solve(portfolio)
+    start = time.perf_counter()
+    solves = 0
+    for gamma in np.geomspace(0.25, 32.0, 8):
+        point = rebalancer.with_policy(dataclasses.replace(policy, risk_aversion=float(gamma)))
+        solves += point.solve(portfolio).diagnostics.solves
+    per_point = (time.perf_counter() - start) / 8
+    print(f"sweep of 8 risk aversions, per point:          {per_point:8.3f} s "
+          f"({per_point / bare:.2f} x bare solver; {solves} program solves)")
 
 
 def timed_solves(n_derivatives: int) -> tuple[float, float, orb.Result, orb.Result]:

@@ -50,6 +50,13 @@ class Rebalancer:
         self.policy = policy
         self._workspaces: dict[tuple[object, ...], Workspace] = {}
 
+    def with_policy(self, policy: Policy) -> Rebalancer:
+        """A rebalancer for ``policy`` sharing this one's workspaces: a sweep over risk
+        aversion, bands or penalties starts each point from what its neighbours learned."""
+        other = Rebalancer(policy)
+        other._workspaces = self._workspaces
+        return other
+
     def solve(self, portfolio: Portfolio) -> Result:
         """Rebalance ``portfolio`` as the policy asks, and return verified trades.
 

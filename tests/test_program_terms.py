@@ -188,3 +188,15 @@ def test_extra_terms_are_checked_and_stay_out_of_toml() -> None:
         orb.Policy(TARGETS, extra_terms=("not a term",))
     with pytest.raises(orb.InputError, match="extra_terms"):
         orb.Policy(TARGETS, extra_terms=(TERMS[0],)).to_toml()
+
+
+def test_a_sweep_shares_the_workspace_of_its_first_point() -> None:
+    portfolio = multi_asset(seed=1, n_securities=9, accounts=("taxable", "ira"),
+                            flows=(0.0, 3e4))
+    first = orb.Rebalancer(orb.Policy(TARGETS, risk_aversion=1.0))
+    first.solve(portfolio)
+    results = [first.with_policy(orb.Policy(TARGETS, risk_aversion=g)).solve(portfolio)
+               for g in (2.0, 8.0, 32.0)]
+    assert [r.diagnostics.compiles for r in results] == [0, 0, 0]
+    turnover = [r.turnover for r in results]
+    assert turnover == sorted(turnover)  # more risk aversion, closer to target, more trading
