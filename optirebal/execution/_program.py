@@ -84,7 +84,7 @@ TOLERANCE = 1e-7
 """Largest accepted violation of a bound or cap (fraction of the order), and relative difference
 between the solver's objective and the numpy objective at its answer."""
 
-MAX_NEWTON = 30
+MAX_NEWTON = 200
 """Most Newton steps of :meth:`Program.polish` (from an interior-point answer it takes a few)."""
 
 POLISH_EXPOSURES = 1_500
@@ -289,23 +289,26 @@ class Program:
             if step is None:
                 return path
             move, sums = step[:, :count], step[:, count:]
-            traded = traded + move
-            # Rounding noise at a bound is not a crossing (it is clipped below).
-            crossed = free & ((traded < -NEWTON_STEP) | (traded > cap + NEWTON_STEP))
-            traded = np.clip(
-                traded, np.where(crossed, -np.inf, 0.0), np.where(crossed, np.inf, cap)
-            )
-            if crossed.any():  # hold them at the bound they crossed from now on
-                low |= crossed & (traded < 0.0)
-                high |= crossed & (traded > cap)
-                previous = np.inf
-                continue
             size = float(np.max(np.abs(move), initial=0.0))
             # converged, or stalled at rounding noise
             done = size <= NEWTON_STEP or (size <= 1e3 * NEWTON_STEP and size > 0.5 * previous)
             previous = size
             if not done:
+                # The longest step that keeps the free fractions within their bounds; the
+                # bounds that stop it are held from then on.
+                reach = np.full(move.shape, np.inf)
+                down, up = free & (move < 0.0), free & (move > 0.0)
+                reach[down] = np.maximum(traded[down], 0.0) / -move[down]
+                reach[up] = np.maximum(cap[up] - traded[up], 0.0) / move[up]
+                length = min(1.0, float(np.min(reach, initial=np.inf)))
+                traded = traded + length * move
+                if length < 1.0:
+                    stopped = reach <= length * (1.0 + 1e-9) + 1e-15
+                    low |= stopped & down
+                    high |= stopped & up
+                    previous = np.inf
                 continue
+            traded = np.clip(traded + move, 0.0, cap)
             # Converged on these bounds: g + nu >= 0 holds a fraction at 0, <= 0 at its cap. A
             # security with every fraction held has no multiplier from the step: take the
             # smallest that suits its fractions at 0.
@@ -331,9 +334,13 @@ class Program:
         polished = np.zeros_like(path)
         polished[:, 0] = 1.0
         polished[:, 1:-1] = 1.0 - np.cumsum(traded, axis=1)[:, :-1]
-        before = self.objective(path, risk_aversion)
-        after = self.objective(polished, risk_aversion)
-        if self.residual(polished) > 1e-12 or after > before + 1e-12 * max(1.0, abs(before)):
+        # The certificate, not the objective, compares them: the solver's answer may be a little
+        # infeasible, and then below the optimum.
+        if self.residual(polished) > 1e-12:
+            return path
+        after = self.certificate(polished, risk_aversion)
+        noise = 1e-12 * max(1.0, abs(self.objective(polished, risk_aversion)))
+        if after > noise and after > self.certificate(path, risk_aversion):
             return path
         return polished
 

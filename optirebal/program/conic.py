@@ -310,6 +310,3 @@ class Builder:
         return ConicProgram(P=sp.diags(diagonal, format="csc"), q=q, A=A, b=b, cones=cones,
                             blocks=offsets, variables=dict(self.variables),
                             constant=self.constant, powers=powers)
-
-    def block(self, name: str) -> Block:
-        return next(blk for blk in self.blocks if blk.name == name)

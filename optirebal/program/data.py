@@ -381,17 +381,3 @@ def _apply_restrictions(policy: Policy, accounts: list[str], securities: list[st
         if lot not in positions:
             raise InputError(f"unknown lot {lot!r}", field="restrictions.locked_lots", row=lot)
         close(sell_cap, np.array([positions[lot]]), reasons, "sell", f"locked lot {lot!r}")
-
-
-def class_weights(data: ProblemData, security_value: np.ndarray, cash_value: float,
-                  nav_value: float) -> pd.Series:
-    """Weights by class (fractions of ``nav_value``) of security values and total cash."""
-    risky = data.portfolio.exposures.reindex(index=data.classes[: _n_risky(data)]).to_numpy()
-    weights = risky @ security_value / nav_value
-    if len(data.classes) > _n_risky(data):
-        weights = np.append(weights, cash_value / nav_value)
-    return pd.Series(weights, index=pd.Index(data.classes, name="class"))
-
-
-def _n_risky(data: ProblemData) -> int:
-    return len(data.portfolio.classes)

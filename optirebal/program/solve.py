@@ -54,11 +54,6 @@ class Solution:
     duals: dict[str, np.ndarray] = field(default_factory=dict)  # per block, of the answer
     region: int | None = None  # the exact-netting region chosen, if any
 
-    @property
-    def point(self) -> Point:
-        return Point(self.buys, self.sells, np.zeros(0) if self.derivatives is None
-                     else self.derivatives)
-
 
 class Infeasible(Exception):
     """Internal signal: the solvers that answered called the program infeasible."""

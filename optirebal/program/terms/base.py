@@ -56,7 +56,6 @@ class Context:
     immediate_cost: Affine | None = None
     exposure_change: Affine | None = None
     account_cash: Affine | None = None
-    total_cost: Affine | None = None  # epigraph variable of immediate_cost (one entry)
 
 
 class Term(Protocol):
