@@ -59,9 +59,7 @@ def prefix_wash_directions(data: ProblemData, events: list[Event]) -> ProblemDat
     """
     codes, names = data.group_codes
     n_g = len(names)
-    lot_security = data.pair_security[data.lot_pair]
-    loss_lot = data.taxable_lot & (data.gain_fraction < 0) & (data.sell_cap > 0)
-    has_loss = np.bincount(codes[lot_security], weights=loss_lot, minlength=n_g) > 0
+    has_loss = loss_groups(data, sellable=True)
     if not has_loss.any():
         return data
     n_risky = len(data.portfolio.classes)
@@ -83,6 +81,17 @@ def prefix_wash_directions(data: ProblemData, events: list[Event]) -> ProblemDat
                         value=float(no_buy.sum() + no_loss_sale.sum())))
     return block_groups(data, no_buy, no_loss_sale, "wash sale: group {} above its band",
                          "wash sale: group {} below its band")
+
+
+def loss_groups(data: ProblemData, sellable: bool) -> np.ndarray:
+    """Per substantially-identical group, whether it has taxable loss lots (that the caps let
+    be sold, with ``sellable``): the groups a same-solve wash sale can touch."""
+    codes, names = data.group_codes
+    loss_lot = data.taxable_lot & (data.gain_fraction < 0)
+    if sellable:
+        loss_lot = loss_lot & (data.sell_cap > 0)
+    return np.bincount(codes[data.pair_security[data.lot_pair]], weights=loss_lot,
+                       minlength=len(names)) > 0
 
 
 def block_groups(data: ProblemData, no_buy: np.ndarray, no_loss_sale: np.ndarray,

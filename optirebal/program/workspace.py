@@ -19,14 +19,13 @@ import numpy as np
 from optirebal.decode import group_flows
 from optirebal.events import Event
 from optirebal.program.data import ProblemData
-from optirebal.program.fixes import block_groups
+from optirebal.program.fixes import block_groups, loss_groups
 from optirebal.program.solve import TOLERANCE, Solution
 
 
 @dataclass(eq=False)
 class Workspace:
     """Per shape: the wash-sale directions of the last call (group name -> side)."""
-
 
     directions: dict[str, str] = field(default_factory=dict)  # "bought" or "sold at a loss"
 
@@ -36,11 +35,8 @@ class Workspace:
         in the portfolio, are left alone."""
         if not self.directions:
             return data
-        codes, names = data.group_codes
-        lot_security = data.pair_security[data.lot_pair]
-        loss_lot = data.taxable_lot & (data.gain_fraction < 0) & (data.sell_cap > 0)
-        has_loss = np.bincount(codes[lot_security], weights=loss_lot, minlength=len(names)) > 0
-        side = np.array([self.directions.get(str(name), "") for name in names])
+        has_loss = loss_groups(data, sellable=True)
+        side = np.array([self.directions.get(str(name), "") for name in data.group_codes[1]])
         no_buy = has_loss & (side == "sold at a loss")
         no_loss_sale = has_loss & (side == "bought")
         if not no_buy.any() and not no_loss_sale.any():
@@ -59,10 +55,8 @@ class Workspace:
         of this call's conflicts; earlier directions lapse, so none outlives its reason."""
         zero = TOLERANCE[solution.solver]
         bought, lost = group_flows(data, solution.buys, solution.sells)
-        codes, names = data.group_codes
-        loss_lot = data.taxable_lot & (data.gain_fraction < 0)
-        has_loss = np.bincount(codes[data.pair_security[data.lot_pair]], weights=loss_lot,
-                               minlength=len(names)) > 0
+        names = data.group_codes[1]
+        has_loss = loss_groups(data, sellable=False)
         traded = {str(names[g]): "sold at a loss" for g in np.flatnonzero(lost > zero)}
         traded.update({str(names[g]): "bought"
                        for g in np.flatnonzero(has_loss & (bought > zero) & (lost <= zero))})
