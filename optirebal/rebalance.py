@@ -25,7 +25,7 @@ from optirebal.program.fixes import (
 )
 from optirebal.program.prepare import build_problem_data
 from optirebal.program.regions import solve_tax_program
-from optirebal.program.solve import ALMOST_SOLVED_NOTE, TOLERANCE, Infeasible, Solution
+from optirebal.program.solve import TOLERANCE, Infeasible, Solution, answer_events
 from optirebal.program.workspace import Workspace
 from optirebal.result import Diagnostics, Result
 from optirebal.triggers import triggered
@@ -106,8 +106,10 @@ class Rebalancer:
             compile_seconds=run.build_seconds, solve_seconds=run.solve_seconds,
             cache_hit=not compiles, residual=solution.residual, attempts=tuple(run.attempts),
             solves=run.solves, compiles=compiles)
+        region = run.regions[-1] if run.regions else None
         return build_result(data, trades, diag, solution.objective,
-                            [*run.events, *_answer_events(self.policy, solution, run)])
+                            [*run.events, *answer_events(solution, self.policy.solver.chain,
+                                                         region)])
 
 
 def solve(portfolio: Portfolio, policy: Policy) -> Result:
@@ -145,17 +147,3 @@ class _Runs:
         self.attempts.extend(solution.attempts)
         return solution
 
-
-def _answer_events(policy: Policy, solution: Solution, run: _Runs) -> list[Event]:
-    """Events about the accepted answer: reduced accuracy, fallback, netting region."""
-    out = []
-    if solution.status != "optimal":
-        out.append(Event("reduced_accuracy", ALMOST_SOLVED_NOTE.format(
-            solver=solution.solver, status=solution.status)))
-    if solution.solver != policy.solver.chain[0]:
-        out.append(Event("solver_fallback", f"answer from {solution.solver} after "
-                         f"{len(run.attempts) - 1} failed attempts",
-                         value=float(len(run.attempts) - 1)))
-    if solution.region is not None and run.regions:
-        out.append(Event("tax_region", run.regions[-1], value=float(solution.region)))
-    return out

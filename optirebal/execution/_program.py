@@ -461,14 +461,17 @@ def _newton_step(
         if factors:
             placed = right[:, :, 1:]
             # U'K0^-1 U = sum_i (P_i'Q_i) (x) (F_i'F_i), indexed ((k, j), (l, h))
-            blocks = np.einsum("imk,iml->ikl", placed, spread).reshape(rows, -1)
-            pairs = np.einsum("ij,ih->ijh", factor, factor).reshape(rows, -1)
-            coupled = (blocks.T @ pairs).reshape(inner_count, inner_count, factors, factors)
+            blocks = np.einsum("imk,iml->ikl", placed, spread)
+            # einsum, not a BLAS product: threaded BLAS stalls these small products on a busy
+            # machine
+            coupled = np.einsum("ikl,ij,ih->kjlh", blocks, factor, factor, optimize=False)
             width = inner_count * factors
-            inner = np.eye(width) + coupled.transpose(0, 2, 1, 3).reshape(width, width)
-            projected = np.einsum("imk,im,ij->kj", placed, step, factor).reshape(width)
-            weights = np.linalg.solve(inner, projected).reshape(inner_count, factors)
-            step = step - np.einsum("imk,kj,ij->im", spread, weights, factor)
+            inner = np.eye(width) + coupled.reshape(width, width)
+            projected = np.einsum("imk,im->ik", placed, step).T @ factor
+            weights = np.linalg.solve(inner, projected.reshape(width))
+            step = step - np.einsum(
+                "imk,ik->im", spread, factor @ weights.reshape(inner_count, factors).T
+            )
     except np.linalg.LinAlgError:
         return None
     return step if np.all(np.isfinite(step)) else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optirebal.errors import SolverError
+from optirebal.events import Event
 from optirebal.program.conic import ConicProgram
 from optirebal.program.data import ProblemData
 from optirebal.program.solvers import INACCURATE, INFEASIBLE, OPTIMAL, Answer, solve_conic
@@ -129,3 +130,20 @@ def _accept(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,
     return Solution(buys=buys, sells=sells, objective=objective, solver=solver,
                     status=answer.status, iterations=answer.iterations, solve_seconds=0.0,
                     build_seconds=0.0, residual=residual, derivatives=derivatives, duals=duals)
+
+
+def answer_events(solution: Solution, chain: tuple[str, ...],
+                  region_note: str | None) -> list[Event]:
+    """Events about an accepted answer: reduced accuracy, a fallback down the chain, and the
+    exact-netting region chosen (``region_note``: the region driver's line)."""
+    out = []
+    if solution.status != OPTIMAL:
+        out.append(Event("reduced_accuracy", ALMOST_SOLVED_NOTE.format(
+            solver=solution.solver, status=solution.status)))
+    if solution.solver != chain[0]:
+        failed = len(solution.attempts) - 1
+        out.append(Event("solver_fallback", f"answer from {solution.solver} after {failed} "
+                         "failed attempts", value=float(failed)))
+    if solution.region is not None and region_note is not None:
+        out.append(Event("tax_region", region_note, value=float(solution.region)))
+    return out
