@@ -25,6 +25,8 @@ from optirebal.execution import (
 )
 from optirebal.execution._inputs import prepare
 from optirebal.execution._rounding import child_shares
+from optirebal.program.conic import POW, Builder, ConicProgram
+from optirebal.program.solvers import solve_conic
 from optirebal.risk import RiskModel
 
 matplotlib.use("Agg")
@@ -502,7 +504,7 @@ def test_frontier_points_equal_schedules_up_to_rounding() -> None:
     assert single.variance == pytest.approx(frame["variance"].iloc[0], rel=1e-4)
 
 
-def test_frontier_compiles_once() -> None:
+def test_frontier_reuses_the_program_and_assembles_per_risk_aversion() -> None:
     orders, market, covariance = frontier_case()
     plan = prepare(
         orders,
@@ -516,13 +518,17 @@ def test_frontier_compiles_once() -> None:
         trading_days_per_year=DAYS,
     )
     programs = _program.Programs(plan)
-    _program.solve(programs, 1e-6, ["CLARABEL"])
+    first = _program.solve(programs, 1e-6, ["CLARABEL"])
     (_, program), _ = programs.forms("CLARABEL")
-    assert program.problem.is_dpp()
-    first = program.problem._cache.param_prog
-    _program.solve(programs, 1e-5, ["CLARABEL"])
+    second = _program.solve(programs, 1e-5, ["CLARABEL"])
     assert programs.forms("CLARABEL")[0][1] is program
-    assert program.problem._cache.param_prog is first
+    assert np.abs(first.path - second.path).max() > 1e-3
+    # Only the risk's squares depend on the risk aversion.
+    low, high = program.conic(1e-6), program.conic(1e-5)
+    assert (low.A != high.A).nnz == 0
+    np.testing.assert_array_equal(low.b, high.b)
+    np.testing.assert_array_equal(low.q, high.q)
+    np.testing.assert_allclose(high.P.diagonal(), 10.0 * low.P.diagonal(), rtol=1e-12)
 
 
 def test_plot_frontier_draws_cost_against_std() -> None:
@@ -539,16 +545,36 @@ def test_plot_frontier_draws_cost_against_std() -> None:
 # --- the program against numpy, solvers, rounding ---------------------------------------------
 
 
-@pytest.mark.parametrize("power_cone", [True, False])
+def cone_violation(program: ConicProgram, x: np.ndarray) -> float:
+    """Largest violation of ``b - A x`` in the cones of ``program``."""
+    slack = program.b - program.A @ x
+    worst, start, alphas = 0.0, 0, iter(program.powers)
+    for kind, size in program.cones:
+        s = slack[start : start + size]
+        start += size
+        if kind == "zero":
+            worst = max(worst, float(np.abs(s).max()))
+        elif kind == "nonneg":
+            worst = max(worst, float(-s.min()))
+        elif kind == "soc":
+            worst = max(worst, float(np.linalg.norm(s[1:]) - s[0]))
+        else:
+            alpha = next(alphas)
+            worst = max(worst, -s[0], -s[1], abs(s[2]) - s[0] ** alpha * s[1] ** (1 - alpha))
+    return worst
+
+
+@pytest.mark.parametrize("form", [_program.POWER_CONES, _program.SECOND_ORDER_CONES])
 @pytest.mark.parametrize(
     "impact",
     [
         LinearImpact(eta=0.5, gamma_permanent=0.2),
         PowerImpact(),
         AlmgrenThumImpact(gamma_permanent=0.0),
+        PowerImpact(exponent=0.55),
     ],
 )
-def test_numpy_objective_equals_cvxpy_objective(impact: object, power_cone: bool) -> None:
+def test_numpy_objective_equals_the_conic_objective(impact: object, form: str) -> None:
     orders, market, covariance = frontier_case()
     plan = prepare(
         orders,
@@ -556,21 +582,69 @@ def test_numpy_objective_equals_cvxpy_objective(impact: object, power_cone: bool
         horizon_days=1.0,
         intervals=6,
         impact=impact,
-        participation_cap=None,
+        participation_cap=0.3,
         volume_profile=None,
         covariance=covariance,
         trading_days_per_year=DAYS,
     )
-    program = _program.build(plan, power_cone=power_cone)
+    program = _program.build(plan, form=form)
     rng = np.random.default_rng(3)
     for lam in (0.0, 1e-6):
-        program.risk_aversion.value = lam
-        inner = np.sort(rng.uniform(size=(3, 5)), axis=1)[:, ::-1]
-        program.remaining.value = inner
-        path = np.hstack([np.ones((3, 1)), inner, np.zeros((3, 1))])
-        assert program.objective(path, lam) == pytest.approx(
-            program.problem.objective.value, rel=1e-9
-        )
+        conic = program.conic(lam)
+        # Even slices moved at random, within the caps (at least 1/3 of each order here).
+        noise = rng.uniform(-0.1, 0.1, size=(3, 6))
+        traded = 1.0 / 6.0 + noise - noise.mean(axis=1, keepdims=True)
+        path = np.hstack([np.ones((3, 1)), 1.0 - np.cumsum(traded, axis=1)])
+        path[:, -1] = 0.0
+        assert program.residual(path) == 0.0
+        x = program.lift(conic, path)  # a point of the program at these fractions
+        assert cone_violation(conic, x) <= 1e-12
+        value = 0.5 * x @ (conic.P @ x) + conic.q @ x + conic.constant
+        assert program.objective(path, lam) == pytest.approx(value, rel=1e-9)
+
+
+@pytest.mark.parametrize("exponent", [0.5, 0.6, 0.25, 0.55])
+def test_every_form_and_solver_gives_the_one_optimum(exponent: float) -> None:
+    orders, market, covariance = frontier_case()
+    plan = prepare(
+        orders,
+        market,
+        horizon_days=1.0,
+        intervals=8,
+        impact=PowerImpact(exponent=exponent),
+        participation_cap=0.3,
+        volume_profile=None,
+        covariance=covariance,
+        trading_days_per_year=DAYS,
+    )
+    paths = []
+    for form, solver in [
+        (_program.POWER_CONES, "CLARABEL"),
+        (_program.SECOND_ORDER_CONES, "CLARABEL"),
+        (_program.SECOND_ORDER_CONES, "ECOS"),
+    ]:
+        path, status, _ = _program._attempt(_program.build(plan, form=form), solver, 3e-6)
+        assert path is not None, status
+        paths.append(path)
+    # Polished, the answers of different forms and solvers agree far below a share.
+    for path in paths[1:]:
+        assert np.abs(path - paths[0]).max() <= 1e-10
+
+
+def test_power_cones_go_to_clarabel_only() -> None:
+    builder = Builder()
+    t = builder.variable("t", 2)
+    d = builder.variable("d", 2)
+    builder.equal("d", d, np.array([0.5, -0.2]))
+    builder.power_at_least("cone", t, d, 1.0 / 1.6)  # t >= |d|^1.6
+    builder.minimize(t)
+    program = builder.assemble()
+    assert program.cones[-2:] == [(POW, 3), (POW, 3)] and program.powers == [0.625, 0.625]
+    answer = solve_conic(program, "CLARABEL")
+    assert answer.status == "optimal"
+    np.testing.assert_allclose(answer.x[:2], [0.5**1.6, 0.2**1.6], rtol=1e-7)
+    for solver in ("ECOS", "OSQP"):
+        assert solve_conic(program, solver).status.startswith("skipped")
 
 
 @pytest.mark.parametrize(
@@ -596,7 +670,7 @@ def test_certificate_bounds_the_gap_to_the_optimum(impact: object) -> None:
     )
     lam = 3e-6
     best = _program.solve(_program.Programs(plan), lam, ["CLARABEL"])
-    program = _program.build(plan, power_cone=False)
+    program = _program.build(plan, form=_program.SECOND_ORDER_CONES)
     optimum = program.objective(best.path, lam)
     assert program.certificate(best.path, lam) <= 1e-7 * optimum
     rng = np.random.default_rng(5)

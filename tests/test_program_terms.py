@@ -200,3 +200,39 @@ def test_a_sweep_shares_the_workspace_of_its_first_point() -> None:
     assert [r.diagnostics.compiles for r in results] == [0, 0, 0]
     turnover = [r.turnover for r in results]
     assert turnover == sorted(turnover)  # more risk aversion, closer to target, more trading
+
+
+def test_an_answer_labelled_optimal_must_prove_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solver that returns no trade (or any garbage) as "optimal" is refused by the numpy
+    certificate, and the chain moves on."""
+    from optirebal.program import solve as chain
+    from optirebal.program.solvers import Answer
+
+    real = chain.solve_conic
+
+    def lazy(program, solver, options=None, settings=None):
+        answer = real(program, solver, options, settings)
+        if solver == "CLARABEL":  # the same duals, but a primal of zeros
+            return Answer(np.zeros_like(answer.x), answer.duals, "optimal", 3, 0.0)
+        return answer
+
+    monkeypatch.setattr(chain, "solve_conic", lazy)
+    portfolio = multi_asset(seed=2, n_securities=6, accounts=("ira",))
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=50.0,
+                        costs=orb.Costs(impact="none"))
+    result = orb.solve(portfolio, policy)
+    clarabel = result.diagnostics.attempts[0]
+    assert clarabel[0] == "CLARABEL"
+    assert "certificate fails" in clarabel[1] or "worse than no trade" in clarabel[1]
+    assert result.diagnostics.solver == "ECOS" and result.traded
+    assert "solver_fallback" in set(result.events["kind"])
+
+
+def test_soft_bands_count_in_the_numpy_objective() -> None:
+    portfolio = multi_asset(seed=4, n_securities=9, accounts=("taxable", "ira"))
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.001), soft_bands=True,
+                        band_penalty=0.01, risk_aversion=0.5, turnover_cap=0.02)
+    data = build_problem_data(portfolio, policy)
+    program, x, point = solved_point(data)
+    solver_objective = 0.5 * x @ (program.P @ x) + program.q @ x + program.constant
+    assert objective_value(data, point) == pytest.approx(solver_objective, abs=1e-9)

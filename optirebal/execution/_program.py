@@ -27,18 +27,27 @@ as squares of the factor exposures :math:`u_k = F^\top (w \circ y_k)`, variables
 a diagonal square of :math:`y`. Assembly takes milliseconds, so a frontier sweep assembles afresh
 at each risk aversion (the numbers that do not depend on it are computed once per plan).
 
-The power :math:`d^{1+\beta}` has two exact forms: one 3D power cone per child order
-(``(t, 1, d)`` with :math:`\alpha = 1 / (1 + \beta)`, Clarabel only) and, for a rational power
-such as 3/2 or 8/5, a chain of rotated second-order cones. Clarabel gets the power cones first
-(fewer cones and rows), then the second-order cones; ECOS takes the second-order cones only. The
-linear model is a QP (a square of each child fraction) and has one form.
+The power :math:`d^{1+\beta}` has two exact forms: one 3D power cone per child order,
+``(t, 1, c^{1/p} d)`` with ``c`` its cost coefficient, :math:`p = 1 + \beta` and
+:math:`\alpha = 1 / p` (Clarabel only), and, for a rational power such as 3/2 or 8/5, a chain of
+rotated second-order cones. Clarabel gets the power cones first (fewer cones and rows), then the
+second-order cones; ECOS takes the second-order cones only, and a power without an exact
+second-order-cone form is ``skipped`` for it. The linear model is a QP (a square of each child
+fraction) and has one form.
+
+An interior-point answer is then *polished* (:meth:`Program.polish`): Newton's method on the
+optimality conditions, from the bounds the answer holds, gives the optimal fractions to machine
+precision in a few cheap steps. The solver's gap pins the objective, not the fractions (to about
+its square root), and whole-share rounding needs the fractions: without it two programs of one
+schedule could round a child order differently.
 
 Every answer is checked in numpy, whatever the solver says: constraints within
-:data:`TOLERANCE`, the objective equal to the solver's, and a *certificate* of optimality
-(:meth:`Program.certificate`) within :data:`GAP_TOLERANCE`. Orders of very different sizes in one
-program (objective weights ten orders of magnitude apart) can leave an interior-point solver just
-short of its own tolerance while the answer is already optimal to 1e-8: such an answer is taken
-when it is certified, and reported as ``certified`` rather than ``optimal``.
+:data:`TOLERANCE`, the solver's objective equal to numpy's at its answer, and a *certificate* of
+optimality (:meth:`Program.certificate`) within :data:`GAP_TOLERANCE`. Orders of very different
+sizes in one program (objective weights ten orders of magnitude apart) can leave an
+interior-point solver just short of its own tolerance while the answer is already optimal to
+1e-8: such an answer is taken when it is certified, and reported as ``certified`` rather than
+``optimal``.
 """
 
 from __future__ import annotations
@@ -141,8 +150,8 @@ class Program:
 
         Variables: ``remaining`` (:math:`y`, by security then interval), ``traded`` (:math:`d`,
         in the quadratic form only; an affine expression of :math:`y` elsewhere), ``impact``
-        (the epigraph :math:`t \\ge d^{1+\\beta}`) with the means of its second-order-cone chain,
-        and ``exposure`` (:math:`u`, when the risk counts).
+        (the epigraph :math:`t \\ge c\\, d^{1+\\beta}`, ``c`` the :attr:`cost`) with the means of
+        its second-order-cone chain, and ``exposure`` (:math:`u`, when the risk counts).
         """
         rows, count = self.cost.shape
         bld = Builder()
@@ -157,12 +166,16 @@ class Program:
             traded = variable
             bld.minimize_squares("traded", cost)
         else:
+            # The cone holds c^(1/p) d, so that the epigraph t >= c d^p is the cost itself: with
+            # t >= d^p weighted by c, coefficients ten orders of magnitude apart leave Clarabel
+            # short of full accuracy more often (the 3/2 power of bench_execution.py among them).
             impact = bld.variable("impact", rows * count)
+            scaled = traded * cost ** (1.0 / self.power)
             if self.form == POWER_CONES:
-                bld.power_at_least("impact cone", impact, traded, 1.0 / self.power)
+                bld.power_at_least("impact cone", impact, scaled, 1.0 / self.power)
             else:
-                _geometric_chain(bld, impact, traded, _root(self.power))
-            bld.minimize(impact, cost)
+                _geometric_chain(bld, impact, scaled, _root(self.power))
+            bld.minimize(impact)
         bld.at_most("no reversal", -traded)
         if self.cap is not None:
             bld.at_most("participation cap", traded, self.cap.ravel())
@@ -193,11 +206,11 @@ class Program:
         x[program.variables["remaining"]] = path[:, 1:-1].ravel()
         if "traded" in program.variables:
             x[program.variables["traded"]] = traded
+        scaled = traded * self.cost.ravel() ** (1.0 / self.power)
         if "impact" in program.variables:
-            x[program.variables["impact"]] = traded**self.power
+            x[program.variables["impact"]] = scaled**self.power
         if self.form == SECOND_ORDER_CONES:
-            root = _root(self.power)
-            for name, value in _chain_values(traded, root).items():
+            for name, value in _chain_values(scaled, _root(self.power)).items():
                 x[program.variables[name]] = value
         if "exposure" in program.variables:
             x[program.variables["exposure"]] = (self.risk_factor.T @ path[:, 1:-1]).ravel()
@@ -461,12 +474,11 @@ def _newton_step(
         if factors:
             placed = right[:, :, 1:]
             # U'K0^-1 U = sum_i (P_i'Q_i) (x) (F_i'F_i), indexed ((k, j), (l, h))
-            blocks = np.einsum("imk,iml->ikl", placed, spread)
-            # einsum, not a BLAS product: threaded BLAS stalls these small products on a busy
-            # machine
-            coupled = np.einsum("ikl,ij,ih->kjlh", blocks, factor, factor, optimize=False)
+            blocks = np.einsum("imk,iml->ikl", placed, spread).reshape(rows, -1)
+            pairs = np.einsum("ij,ih->ijh", factor, factor).reshape(rows, -1)
+            coupled = (blocks.T @ pairs).reshape(inner_count, inner_count, factors, factors)
             width = inner_count * factors
-            inner = np.eye(width) + coupled.reshape(width, width)
+            inner = np.eye(width) + coupled.transpose(0, 2, 1, 3).reshape(width, width)
             projected = np.einsum("imk,im->ik", placed, step).T @ factor
             weights = np.linalg.solve(inner, projected.reshape(width))
             step = step - np.einsum(
@@ -534,8 +546,12 @@ def _geometric_chain(bld: Builder, impact: Affine, traded: Affine, root: Fractio
 def _chain_values(traded: np.ndarray, root: Fraction | None) -> dict[str, np.ndarray]:
     """The means of :func:`_chain` at ``traded``, each at the geometric mean of its leaves."""
     assert root is not None
-    values = {"impact": traded ** (1.0 / float(root)), "traded": traded, "one": 1.0}
-    means = {}
+    values = {
+        "impact": traded ** (1.0 / float(root)),
+        "traded": traded,
+        "one": np.ones_like(traded),
+    }
+    means: dict[str, np.ndarray] = {}
     for left, right, mean in _chain(root):
         if mean != "traded":
             values[mean] = means[mean] = np.sqrt(values[left] * values[right])

@@ -1,8 +1,8 @@
 """The covariance of an execution schedule as a daily factor and specific volatility (private).
 
-The covariance enters the program as ``sum_squares(F' y)`` with a factor, never as ``quad_form``
-(DESIGN section 12); a full covariance is factored by :meth:`optirebal.risk.RiskModel
-.from_covariance`, only over the ordered securities.
+The covariance enters the program as the squares of the factor exposures ``F' y``, never as a
+dense quadratic form (DESIGN section 12); a full covariance is factored by
+:meth:`optirebal.risk.RiskModel.from_covariance`, only over the ordered securities.
 """
 
 from __future__ import annotations

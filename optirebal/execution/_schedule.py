@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 DEFAULT_SOLVERS = ("CLARABEL", "ECOS")
-"""The solver chain: Clarabel, then ECOS when no answer of Clarabel's passes verification."""
+"""The solver chain: Clarabel, then ECOS when no answer of Clarabel's passes verification (the
+solvers of :mod:`optirebal.program.solvers`, which the rebalancing program uses too)."""
 
 DEFAULT_IMPACT = AlmgrenThumImpact(gamma_permanent=0.0)
 """The published 3/5-power temporary impact; its permanent term needs the shares outstanding, and
@@ -73,7 +74,7 @@ class Schedule:
     attempts : tuple of (attempt, status)
         Every solver (and form of the program) tried, in order.
     solve_seconds : float
-        Wall time of the solver chain (compile included), seconds.
+        Wall time of the solver chain (assembly, polish and checks included), seconds.
     """
 
     child_orders: pd.DataFrame
@@ -161,7 +162,9 @@ def schedule(
     trading_days_per_year : float
         Converts the annualized covariance to daily.
     solvers : sequence of str
-        cvxpy solver names tried in order until one gives a verified answer.
+        Solvers tried in order until one gives a verified answer: ``CLARABEL``, ``ECOS`` (not
+        for a power without an exact second-order-cone form) or ``OSQP`` (the linear model only);
+        another name is reported as not installed in the attempts.
 
     Returns
     -------
@@ -232,9 +235,10 @@ def frontier(
 ) -> pd.DataFrame:
     """The efficient frontier of expected cost against risk over a range of risk aversions.
 
-    The program is compiled once and re-solved with the risk aversion as a Parameter. Points are
-    the optimal (unrounded) schedules, so the curve is exactly convex; :func:`schedule` at one of
-    these risk aversions differs only by the rounding to whole shares.
+    The program's numbers are prepared once; its conic data are assembled at each risk aversion
+    (milliseconds) and solved. Points are the optimal (unrounded) schedules, so the curve is
+    exactly convex; :func:`schedule` at one of these risk aversions differs only by the rounding
+    to whole shares.
 
     Parameters
     ----------

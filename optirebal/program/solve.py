@@ -17,10 +17,10 @@ import numpy as np
 
 from optirebal.errors import SolverError
 from optirebal.events import Event
-from optirebal.program.conic import ConicProgram
+from optirebal.program.conic import NONNEG, SOC, ConicProgram
 from optirebal.program.data import ProblemData
 from optirebal.program.solvers import INACCURATE, INFEASIBLE, OPTIMAL, Answer, solve_conic
-from optirebal.program.terms import Point, build_program, constraint_residual
+from optirebal.program.terms import Point, build_program, constraint_residual, objective_value
 from optirebal.program.terms.base import Context
 
 TOLERANCE = {"CLARABEL": 1e-7, "ECOS": 1e-7, "OSQP": 1e-5}
@@ -125,11 +125,66 @@ def _accept(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,
     if not residual <= TOLERANCE[solver]:
         return f"{answer.status} but residual {residual:.2e} > {TOLERANCE[solver]:.0e}"
     objective = float(0.5 * x @ (program.P @ x) + program.q @ x + program.constant)
+    refused = _not_optimal(program, answer, data, point, solver)
+    if refused:
+        return f"{answer.status} but {refused}"
     duals = {} if answer.duals is None else \
         {name: answer.duals[rows] for name, rows in program.blocks.items()}
     return Solution(buys=buys, sells=sells, objective=objective, solver=solver,
                     status=answer.status, iterations=answer.iterations, solve_seconds=0.0,
                     build_seconds=0.0, residual=residual, derivatives=derivatives, duals=duals)
+
+
+OPTIMALITY_TOLERANCE = 1e-6
+"""Relative tolerance of the numpy optimality checks (dual residual, duality gap, complementary
+cone membership): far looser than the solvers' own, since these checks catch wrong answers
+(a garbage vector labelled optimal), not imprecise ones."""
+
+
+def _not_optimal(program: ConicProgram, answer: Answer, data: ProblemData, point: Point,
+                 solver: str) -> str:
+    """Why a feasible answer is not optimal, or "" when it passes the numpy checks.
+
+    - Never worse than doing nothing, when doing nothing is feasible: the terms' numpy objective
+      of the answer is at most that of no trade.
+    - For Clarabel, whose duals are in the same cone form as its data, a certificate: the dual
+      residual ``P x + q + A' z``, the duality gap ``x' P x + q' x + b' z`` and the dual cone
+      membership of ``z`` within :data:`OPTIMALITY_TOLERANCE` (relative).
+    """
+    none = Point(np.zeros_like(point.buys), np.zeros_like(point.sells),
+                 np.zeros_like(point.derivatives))
+    if constraint_residual(data, none) <= TOLERANCE[solver]:
+        worse = objective_value(data, point) - objective_value(data, none)
+        if worse > OPTIMALITY_TOLERANCE * 1e-3:  # a thousandth of a basis point of NAV
+            return f"worse than no trade by {worse:.2e} of NAV"
+    if solver != "CLARABEL" or answer.duals is None:
+        return ""
+    x, z = answer.x, answer.duals
+    assert x is not None
+    scale = max(1.0, float(np.abs(program.q).max(initial=0.0)), float(np.abs(program.b).max(
+        initial=0.0)))
+    dual = np.abs(program.P @ x + program.q + program.A.T @ z).max(initial=0.0)
+    gap = abs(float(x @ (program.P @ x) + program.q @ x + program.b @ z))
+    outside = _dual_cone_violation(program, z)
+    worst = max(dual, gap, outside) / scale
+    if worst > OPTIMALITY_TOLERANCE:
+        return (f"its certificate fails (dual residual {dual:.1e}, gap {gap:.1e}, dual cone "
+                f"{outside:.1e})")
+    return ""
+
+
+def _dual_cone_violation(program: ConicProgram, z: np.ndarray) -> float:
+    """How far ``z`` lies outside the dual of the program's cone (self-dual cones: zero cone's
+    dual is free, non-negative and second-order cones are their own duals)."""
+    worst, start = 0.0, 0
+    for kind, size in program.cones:
+        part = z[start:start + size]
+        if kind == NONNEG:
+            worst = max(worst, float(np.max(-part, initial=0.0)))
+        elif kind == SOC:
+            worst = max(worst, float(np.linalg.norm(part[1:]) - part[0]))
+        start += size
+    return worst
 
 
 def answer_events(solution: Solution, chain: tuple[str, ...],

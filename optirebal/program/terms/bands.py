@@ -41,18 +41,23 @@ def band_cost_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
     return upper, lower
 
 
-def band_excess(data: ProblemData, x: Point) -> np.ndarray:
-    """Per class, how far (weights of post-trade NAV) the band rows are broken at ``x``,
-    soft-band slack allowed; negative inside."""
+def band_rows(data: ProblemData, x: Point) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the left side less the right side of the upper and lower band rows at ``x``
+    (units of V, before any soft-band slack): positive where a hard band would be broken."""
     from optirebal.program.terms import immediate_cost
 
     deviation = data.deviation(x.buys, x.sells, x.derivatives if len(x.derivatives) else None)
     cost = immediate_cost(data, x)
     upper_cost, lower_cost = band_cost_weights(data)
-    over = np.maximum(deviation + upper_cost * cost - (data.upper - data.target) * data.scale,
-                      (data.lower - data.target) * data.scale - deviation + lower_cost * cost)
+    return (deviation + upper_cost * cost - (data.upper - data.target) * data.scale,
+            (data.lower - data.target) * data.scale - deviation + lower_cost * cost)
+
+
+def band_excess(data: ProblemData, x: Point) -> np.ndarray:
+    """Per class, how far (weights of post-trade NAV) the band rows are broken at ``x``,
+    soft-band slack allowed; negative inside."""
     slack = SOFT_SLACK_CAP if data.soft_bands else 0.0
-    return over / data.scale - slack
+    return np.maximum(*band_rows(data, x)) / data.scale - slack
 
 
 def reachable_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +115,10 @@ class Bands(BaseTerm):
 
     def residual(self, data: ProblemData, x: Point) -> float:
         return float(np.max(band_excess(data, x) * data.scale, initial=0.0))
+
+    def objective(self, data: ProblemData, x: Point) -> float:
+        """The soft-band penalty on the slack the rows need (0 for hard bands)."""
+        if not data.soft_bands:
+            return 0.0
+        upper, lower = band_rows(data, x)
+        return float(data.band_penalty * (np.maximum(upper, 0.0) + np.maximum(lower, 0.0)).sum())
