@@ -94,12 +94,14 @@ TOLERANCE = 1e-7
 between the solver's objective and the numpy objective at its answer."""
 
 MAX_NEWTON = 200
-"""Most Newton steps of :meth:`Program.polish` (from an interior-point answer it takes a few)."""
+"""Most Newton steps of :meth:`Program.polish`. From an interior-point answer it takes 5 to 15,
+more when the answer holds many bounds wrongly (a step adds the bounds it reaches)."""
 
-POLISH_EXPOSURES = 1_500
+POLISH_EXPOSURES = 600
 """Most factor exposures (factors x (intervals - 1)) for :meth:`Program.polish`, whose steps
-solve a dense system of that size: a 100-factor model over 13 intervals takes 0.1 s a step; a
-full covariance of hundreds of securities is left as the solver answered it."""
+solve a dense system of that size: 600 (a 50-factor model over 13 intervals) costs about 0.1 s a
+step with 500 orders. A larger program (a full covariance of hundreds of securities) is left as
+the solver answered it: verified, but with its fractions only as accurate as its gap allows."""
 
 NEWTON_STEP = 1e-12
 """A Newton step this small (in fractions of the order) ends :meth:`Program.polish`."""
@@ -252,7 +254,8 @@ class Program:
         a step takes across a bound is held there from then on, and a held one whose multiplier
         has the wrong sign is released, so the end point satisfies the optimality conditions of
         the (strictly convex) program: it is its optimum. It is taken only when it is also
-        feasible and no worse than ``path``, and is verified like any answer.
+        feasible and its certificate (:meth:`certificate`) is no worse than that of ``path``,
+        and it is verified like any answer.
 
         Each step solves one small system per security (its fractions and the multiplier of its
         sum), batched, plus one of the size of the factor exposures (factors x intervals) for the
