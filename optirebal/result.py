@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -123,8 +124,37 @@ class Result:
         """Gross traded value over pre-trade NAV (fraction)."""
         return float(self.orders["value"].abs().sum() / self.nav) if self.traded else 0.0
 
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """Every table of the result, by name, in a fixed order: ``orders``, ``lots_sold``,
+        ``weights``, ``costs``, ``cash``, ``tracking_error``, ``tax`` and ``synthetic`` (when
+        the result has them), ``events`` and ``diagnostics`` (one row). Indexes become columns,
+        so each frame stands alone (JSON, CSV, Parquet). The summary, the HTML view and the
+        command line's files are all built from it."""
+        d = self.diagnostics
+        frames = {
+            "orders": self.orders,
+            "lots_sold": self.lots_sold.reset_index(),
+            "weights": self.weights.reset_index(),
+            "costs": self.costs.reset_index(),
+            "cash": self.cash.reset_index(),
+            "tracking_error": self.tracking_error.rename_axis("when").reset_index(),
+        }
+        if self.tax is not None:
+            frames["tax"] = self.tax.reset_index()
+        if self.synthetic is not None:
+            frames["synthetic"] = self.synthetic.reset_index()
+        frames["events"] = self.events.reset_index(drop=True)
+        frames["diagnostics"] = pd.DataFrame([{
+            "solver": d.solver, "status": d.status, "iterations": d.iterations,
+            "compile_seconds": d.compile_seconds, "solve_seconds": d.solve_seconds,
+            "compiles": d.compiles, "solves": d.solves, "residual": d.residual,
+            "objective": self.objective, "nav": self.nav,
+            "attempts": "; ".join(f"{s}: {m}" for s, m in d.attempts)}])
+        return frames
+
     def summary(self) -> str:
-        """A plain-text report: orders, lots sold, weights, costs, cash, tracking error."""
+        """A plain-text report of :meth:`to_frames`: the head line, fixes and notes, then every
+        table."""
         d = self.diagnostics
         head = [
             f"optirebal result: NAV {self.nav:,.2f}, {len(self.orders)} orders, "
@@ -137,16 +167,19 @@ class Result:
             f"cache {'hit' if d.cache_hit else 'miss'}",
         ]
         head += [f"fix: {f}" for f in d.fixes] + [f"note: {n}" for n in d.notes]
+        parts = ["\n".join(head)]
         with pd.option_context("display.width", 120, "display.max_columns", 20,
                                "display.float_format", "{:,.4f}".format):
-            parts = ["\n".join(head), "Orders", _text(self.orders), "Lots sold",
-                     _text(self.lots_sold), "Weights", _text(self.weights), "Costs",
-                     _text(self.costs), "Cash", _text(self.cash)]
-            if self.tax is not None:
-                parts += ["Tax", _text(self.tax)]
-            if self.synthetic is not None:
-                parts += ["Synthetic trades", _text(self.synthetic)]
+            for name, frame in self._tables().items():
+                parts += [_TITLES[name], _text(frame)]
         return "\n\n".join(parts)
+
+    def _tables(self) -> dict[str, pd.DataFrame]:
+        """The tables shown to people: :meth:`to_frames` without the diagnostics and events,
+        which the head line and the notes already say."""
+        frames = self.to_frames()
+        return {name: frame for name, frame in frames.items()
+                if name not in ("diagnostics", "events")}
 
     def __repr__(self) -> str:
         return (f"Result(nav={self.nav:,.2f}, orders={len(self.orders)}, "
@@ -158,14 +191,19 @@ class Result:
                   f"tracking error {self.tracking_error['before']:.4%} &rarr; "
                   f"{self.tracking_error['after']:.4%}; {d.solver} {d.status}, "
                   f"cache {'hit' if d.cache_hit else 'miss'}</p>"]
-        for title, frame in (("Orders", self.orders), ("Lots sold", self.lots_sold),
-                             ("Weights", self.weights), ("Costs", self.costs),
-                             ("Cash", self.cash),
-                             *((("Synthetic trades", self.synthetic),)
-                               if self.synthetic is not None else ())):
-            blocks.append(f"<h5>{title}</h5>" + frame.to_html(float_format="{:,.4f}".format))
+        if len(self.events):
+            blocks.append("<ul>" + "".join(f"<li>{html.escape(message)}</li>"
+                                           for message in self.events["message"]) + "</ul>")
+        for name, frame in self._tables().items():
+            blocks.append(f"<h5>{_TITLES[name]}</h5>"
+                          + frame.to_html(index=False, float_format="{:,.4f}".format))
         return "\n".join(blocks)
 
 
+_TITLES = {"orders": "Orders", "lots_sold": "Lots sold", "weights": "Weights", "costs": "Costs",
+           "cash": "Cash", "tracking_error": "Tracking error", "tax": "Tax",
+           "synthetic": "Synthetic trades"}
+
+
 def _text(frame: pd.DataFrame) -> str:
-    return frame.to_string() if len(frame) else "(none)"
+    return frame.to_string(index=False) if len(frame) else "(none)"

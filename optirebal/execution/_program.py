@@ -99,7 +99,7 @@ more when the answer holds many bounds wrongly (a step adds the bounds it reache
 
 POLISH_EXPOSURES = 600
 """Most factor exposures (factors x (intervals - 1)) for :meth:`Program.polish`, whose steps
-solve a dense system of that size: 600 (a 50-factor model over 13 intervals) costs about 0.1 s a
+solve a dense system of that size: 600 (a 50-factor model over 13 intervals) takes about 20 ms a
 step with 500 orders. A larger program (a full covariance of hundreds of securities) is left as
 the solver answered it: verified, but with its fractions only as accurate as its gap allows."""
 

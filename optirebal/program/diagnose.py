@@ -33,7 +33,7 @@ def diagnose(data: ProblemData) -> InfeasibleError:
     for solver in ("CLARABEL", "ECOS"):
         try:
             answer = solve_conic(program, solver, settings=ELASTIC_OPTIONS[solver])
-        except Exception:
+        except Exception:  # the next solver may manage
             continue
         if answer.status in (OPTIMAL, INACCURATE):
             break

@@ -10,6 +10,7 @@ solvers that answered call the program infeasible, the caller runs the elastic d
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from optirebal.program.data import ProblemData
 from optirebal.program.solvers import INACCURATE, INFEASIBLE, OPTIMAL, Answer, solve_conic
 from optirebal.program.terms import Point, build_program, constraint_residual, objective_value
 from optirebal.program.terms.base import Context
+
+LOG = logging.getLogger(__name__)
 
 TOLERANCE = {"CLARABEL": 1e-7, "ECOS": 1e-7, "OSQP": 1e-5}
 """Per-solver tolerance (weights) on constraint residuals; also the size below which a trade is
@@ -83,11 +86,14 @@ def solve_program(data: ProblemData) -> Solution:
         for n, options in enumerate(tries):
             try:
                 answer = solve_conic(program, solver, options)
-            except Exception as exc:
+            except Exception as exc:  # any solver fault moves the chain on
                 notes.append(f"error: {type(exc).__name__}: {exc}")
                 break
             solve_seconds += answer.seconds
             outcome = _accept(program, ctx, data, solver, answer)
+            LOG.info("%s%s: %s in %s iterations, %.3f s", solver, " (shorter steps)" if n else "",
+                     outcome.status if isinstance(outcome, Solution) else outcome,
+                     answer.iterations, answer.seconds)
             if isinstance(outcome, Solution):
                 # optimal, or verified at reduced accuracy (within 5e-9 of NAV of the optimum:
                 # a second full solve would cost more than it could gain)

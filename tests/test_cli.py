@@ -1,0 +1,65 @@
+"""The command line and the result's tables: every table from `Result.to_frames`, files checked
+before solving, one line and exit status 2 on any failure, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import optirebal as orb
+from optirebal.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+HOUSEHOLD = str(ROOT / "models" / "household.toml")
+OVERLAY = str(ROOT / "models" / "pension_overlay.toml")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"optirebal {orb.__version__}"
+
+
+@pytest.mark.parametrize("out", ["orders.parquet", "missing/orders.json", "."])
+def test_a_bad_out_path_is_refused_before_solving(out: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("optirebal.cli.solve", lambda *a: pytest.fail("solved first"))
+    assert main(["solve", HOUSEHOLD, "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("optirebal: ") and "Traceback" not in err
+
+
+def test_failures_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["solve", str(tmp_path / "nowhere.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_json_holds_every_table_and_csv_has_no_float_noise(tmp_path: Path) -> None:
+    assert main(["solve", HOUSEHOLD, "--out", str(tmp_path / "all.json")]) == 0
+    doc = json.loads((tmp_path / "all.json").read_text())
+    assert list(doc) == ["orders", "lots_sold", "weights", "costs", "cash", "tracking_error",
+                         "tax", "events", "diagnostics"]
+    assert {e["kind"] for e in doc["events"]} >= {"restriction", "wash_conflict"}
+    assert main(["solve", HOUSEHOLD, "--out", str(tmp_path / "orders.csv")]) == 0
+    text = (tmp_path / "orders.csv").read_text()
+    assert "0000000" not in text and "9999999" not in text
+    orders = pd.read_csv(tmp_path / "orders.csv")
+    assert list(orders.columns) == ["account", "security", "side", "shares", "price", "value",
+                                    "reason"]
+
+
+def test_to_frames_names_every_table_and_the_summary_shows_them() -> None:
+    result = orb.solve(*orb.load(OVERLAY))
+    frames = result.to_frames()
+    assert list(frames) == ["orders", "lots_sold", "weights", "costs", "cash", "tracking_error",
+                            "tax", "synthetic", "events", "diagnostics"]
+    assert frames["diagnostics"].loc[0, "solver"] == result.diagnostics.solver
+    text = result.summary()
+    assert "Synthetic trades" in text and "Tracking error" in text
+    assert "Synthetic trades" in result._repr_html_()
