@@ -61,24 +61,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from optirebal.errors import InputError
-from optirebal.program.terms.impact import POWER, impact_cost
-
-_FAMILY = {power: model for model, power in POWER.items()}
-"""The models of the rebalancing program's impact family, by the power of the traded size."""
+from optirebal.program.terms.impact import impact_cost
 
 
 def power_cost(coefficient: np.ndarray, traded: np.ndarray, power: float) -> np.ndarray:
     """``coefficient * |traded| ** power``, element by element: the impact family that the
-    rebalancing program shares (:func:`optirebal.program.terms.impact.impact_cost`).
-
-    The powers of that family (3/2 and 2) are computed by it; the others (the 8/5 of
-    :class:`AlmgrenThumImpact`, any ``1 + exponent`` of :class:`PowerImpact`) are not among its
-    named models yet, so their identical formula is here.
-    """
-    model = _FAMILY.get(float(power))
-    if model is not None:
-        return impact_cost(coefficient, traded, model)
-    return coefficient * np.abs(traded) ** power
+    rebalancing program shares (:func:`optirebal.program.terms.impact.impact_cost`)."""
+    return impact_cost(coefficient, traded, float(power))
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,12 +35,14 @@ r"""``c`` in the scaled epigraph of the 3/2 power: the program's variables are `
 iterations at the same accuracy (``benchmarks/bench_peer.py``)."""
 
 
-def impact_cost(coefficient: np.ndarray, traded: np.ndarray, model: str) -> np.ndarray:
-    """Impact (same units as ``coefficient``) of ``traded`` under ``model``; shared with
-    :mod:`optirebal.execution`."""
+def impact_cost(coefficient: np.ndarray, traded: np.ndarray, model: str | float) -> np.ndarray:
+    """Impact (same units as ``coefficient``) of ``traded`` under ``model``, a name of
+    :data:`POWER` or the power itself (:mod:`optirebal.execution` passes ``1 + beta``: 8/5 for
+    Almgren et al., any ``1 + exponent`` of its ``PowerImpact``)."""
     if model == "none":
         return np.zeros_like(np.asarray(traded, dtype=float))
-    return coefficient * np.abs(traded) ** POWER[model]
+    power = POWER[model] if isinstance(model, str) else float(model)
+    return coefficient * np.abs(traded) ** power
 
 
 class Impact(BaseTerm):
