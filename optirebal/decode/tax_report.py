@@ -82,7 +82,8 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     groups &= replacing
     if not groups:
         return empty
-    in_group = lots["security"].map(sec["group"]).isin(groups).to_numpy()
+    chosen = np.isin(names, list(groups))  # per group code
+    in_group = chosen[codes[lot_security]]
     # the ledger needs the lots sold today and the candidates to replace them (bought in the
     # last 30 days); a lot neither sold nor recent can wash nothing today
     sold_today = np.zeros(len(lots), dtype=bool)
@@ -97,8 +98,7 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
                           "security": lots["security"].iloc[mine].to_numpy(),
                           "shares": -sell_shares[mine], "price": lot_price[mine],
                           "lot_id": lots.index[mine]})
-    member = np.isin(sec["group"].to_numpy()[data.pair_security], list(groups))
-    bought = np.flatnonzero((buy_shares > 0) & member)
+    bought = np.flatnonzero((buy_shares > 0) & chosen[codes[data.pair_security]])
     buys = pd.DataFrame({"date": today,
                          "account": [data.accounts[a] for a in data.pair_account[bought]],
                          "security": [data.securities[i] for i in data.pair_security[bought]],
