@@ -155,3 +155,50 @@ def test_solving_again_from_the_result_trades_nothing() -> None:
     assert not again.traded
     assert dataclasses.asdict(again.diagnostics)["status"] == "optimal"
     assert np.allclose(again.weights["after"], first.weights["after"], atol=1e-6)
+
+
+# --- cash as the residual, and a portfolio without cash (issue 13, policy semantics) ---------
+
+
+def test_cash_is_the_residual_of_the_band_mechanics() -> None:
+    # 60/40 stock/cash after +50%: stock 90 of 130 = 69.23%, inside its relative 20% trigger
+    # [48%, 72%]. Cash (30.77%) is the residual: no trigger of its own, so no trade.
+    relative = orb.Policy({"equity": 0.6, "cash": 0.4}, mode="to_band",
+                          band=orb.Band.relative(0.1), trigger=orb.Band.relative(0.2),
+                          costs=NO_IMPACT)
+    moved = stock_and_cash(price=1.5)
+    assert not orb.solve(moved, relative).traded
+    # a trigger named on cash brings its destination band with it: cash 30.77% is below 32%, so
+    # trade to cash's lower destination edge 36%: sell 130 x 0.36 - 40 = 6.80 of stock
+    on_cash = dataclasses.replace(relative, class_triggers={"cash": orb.Band.relative(0.2)})
+    result = orb.solve(moved, on_cash)
+    assert result.orders["value"].sum() == pytest.approx(-6.8, abs=1e-4)
+    assert result.weights.loc["cash", "after"] == pytest.approx(0.36, abs=1e-6)
+
+
+def test_a_portfolio_without_cash_invests_a_contribution() -> None:
+    # stock/bond targets with no cash class mean fully invested: a $100,000 contribution is
+    # invested (less than one share of each left), underweight bonds bought first
+    securities = pd.DataFrame({
+        "security": ["VTI", "BND"], "price": [250.0, 72.0], "asset_class": ["equity", "bonds"],
+        "half_spread_bps": [0.5, 1.0], "daily_volatility": [0.012, 0.004],
+        "daily_traded_value": [8e8, 5e8], "lot_size": [1, 1]})
+    accounts = pd.DataFrame({"account": ["ira"], "type": ["tax_deferred"], "cash": [0.0],
+                             "flow": [100_000.0]})
+    lots = pd.DataFrame({"lot": ["a", "b"], "account": ["ira", "ira"],
+                         "security": ["VTI", "BND"], "quantity": [2400, 5555],
+                         "cost_basis": [60_000.0, 30_000.0],
+                         "acquired": ["2021-03-01", "2022-06-15"]})
+    cov = pd.DataFrame([[0.0256, 0.001], [0.001, 0.0036]], index=["equity", "bonds"],
+                       columns=["equity", "bonds"])
+    portfolio = orb.Portfolio.from_frames(securities, accounts, lots, as_of=AS_OF, risk=cov)
+    result = orb.solve(portfolio, orb.Policy({"equity": 0.6, "bonds": 0.4}))
+    assert result.cash.loc["ira", "after"] < 250.0 + 72.0
+    assert result.orders["value"].sum() == pytest.approx(100_000.0, abs=322.0 + 50.0)
+    bought = result.orders.set_index("security")["value"]
+    # both classes were below target (bonds 36.4% against 40%, equity 54.5% against 60%): both
+    # are bought, and each ends within the trading-cost no-trade region of its target (1 pp)
+    assert bought["BND"] > 0 and bought["VTI"] > 0
+    after = result.weights["after"]
+    assert after["bonds"] == pytest.approx(0.4, abs=0.01)
+    assert after["equity"] == pytest.approx(0.6, abs=0.01)

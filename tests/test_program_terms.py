@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -198,8 +199,9 @@ def test_a_sweep_shares_the_workspace_of_its_first_point() -> None:
     results = [first.with_policy(orb.Policy(TARGETS, risk_aversion=g)).solve(portfolio)
                for g in (2.0, 8.0, 32.0)]
     assert [r.diagnostics.compiles for r in results] == [0, 0, 0]
-    turnover = [r.turnover for r in results]
-    assert turnover == sorted(turnover)  # more risk aversion, closer to target, more trading
+    # more risk aversion, closer to target
+    tracking = [r.tracking_error["after"] for r in results]
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(tracking))
 
 
 def test_an_answer_labelled_optimal_must_prove_it(monkeypatch: pytest.MonkeyPatch) -> None:

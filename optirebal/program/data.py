@@ -311,10 +311,12 @@ def _band_edges(policy: Policy, classes: list[str],
         return target - tol, target + tol
     lower, upper = policy.band.edges_of(target)  # the policy's band, for every class at once
     for k, name in enumerate(classes):
-        if name == policy.cash_class and name not in policy.class_bands:
-            lower[k], upper[k] = 0.0, 1.0  # cash floats unless the policy bands it
-        elif name in policy.class_bands:
+        if name in policy.class_bands:
             lower[k], upper[k] = policy.class_bands[name].edges(target[k])
+        elif name == policy.cash_class and name not in policy.class_triggers:
+            # cash floats as the residual unless the policy bands it, or triggers on it (its
+            # destination then follows its trigger, like any class's)
+            lower[k], upper[k] = 0.0, 1.0
     return lower, upper
 
 
