@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from optirebal.events import events_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,43 @@ class Result:
         frames = self.to_frames()
         return {name: frame for name, frame in frames.items()
                 if name not in ("diagnostics", "events")}
+
+    def plot(self) -> Figure:
+        """Weights before and after against their bands and targets, and the costs in bp.
+
+        Needs matplotlib (``pip install "optirebal[plots]"``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Two axes: weights by class (bands as bars, target as a tick, before and after as
+            points), and costs by component (bp of NAV).
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            from optirebal.errors import OptirebalError
+
+            raise OptirebalError('Result.plot needs matplotlib: pip install "optirebal[plots]"'
+                                 ) from None
+        w = self.weights
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(w) + 2.5),
+                                          gridspec_kw={"width_ratios": [2, 1]})
+        rows = range(len(w))
+        left.barh(rows, (w["upper"] - w["lower"]) * 100, left=w["lower"] * 100, height=0.5,
+                  color="0.88", label="band")
+        left.scatter(w["target"] * 100, rows, marker="|", s=300, color="0.3", label="target")
+        left.scatter(w["before"] * 100, rows, color="tab:orange", label="before", zorder=3)
+        left.scatter(w["after"] * 100, rows, color="tab:blue", label="after", zorder=3)
+        left.set_yticks(list(rows), list(w.index))
+        left.set_xlabel("weight (% of NAV)")
+        left.legend(loc="lower right", fontsize="small")
+        costs = self.costs["bps"].drop("total")
+        right.barh(range(len(costs)), costs.to_numpy(), color="tab:gray")
+        right.set_yticks(list(range(len(costs))), list(costs.index))
+        right.set_xlabel(f"cost (bp of NAV; total {self.costs.loc['total', 'bps']:.2f})")
+        fig.tight_layout()
+        return fig
 
     def __repr__(self) -> str:
         return (f"Result(nav={self.nav:,.2f}, orders={len(self.orders)}, "

@@ -63,3 +63,14 @@ def test_to_frames_names_every_table_and_the_summary_shows_them() -> None:
     text = result.summary()
     assert "Synthetic trades" in text and "Tracking error" in text
     assert "Synthetic trades" in result._repr_html_()
+
+
+def test_plot_shows_weights_against_bands_and_the_costs() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = orb.solve(*orb.load(HOUSEHOLD))
+    fig = result.plot()
+    weights, costs = fig.axes
+    assert [t.get_text() for t in weights.get_yticklabels()] == list(result.weights.index)
+    assert len(costs.patches) == len(result.costs) - 1  # every component but the total
