@@ -148,24 +148,24 @@ def _reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray,
              trades: Trades) -> list[str]:
     """One reason per order: band breach, cash flow, cash reserve, tax-loss harvest, or risk."""
     weights = data.exposure_before / data.scale
-    exposure = data.exposure
     available = data.cash + data.flow - data.reserve
     loss_sold = np.bincount(data.lot_pair, weights=trades.sells * (data.gain_fraction < 0)
                             * data.taxable_lot, minlength=data.n_pairs)
+    # per order, the first class (in class order) whose band the order moves back towards
+    side = np.where(net_shares[traded] > 0, 1.0, -1.0)
+    direction = np.sign(data.exposure[:, data.pair_security[traded]]) * side
+    above = (weights > data.upper + 1e-12)[:, None] & (direction < 0)
+    below = (weights < data.lower - 1e-12)[:, None] & (direction > 0)
+    band = above | below
+    first = np.argmax(band, axis=0)
     out = []
-    for p in traded:
-        a, i = data.pair_account[p], data.pair_security[p]
-        buy = net_shares[p] > 0
+    for n, p in enumerate(traded):
+        a = data.pair_account[p]
+        buy = side[n] > 0
         reason = None
-        for k in np.flatnonzero(exposure[:, i] != 0):
-            name = data.classes[k]
-            direction = np.sign(exposure[k, i]) * (1 if buy else -1)
-            if weights[k] > data.upper[k] + 1e-12 and direction < 0:
-                reason = f"band: {name} above upper edge"
-            elif weights[k] < data.lower[k] - 1e-12 and direction > 0:
-                reason = f"band: {name} below lower edge"
-            if reason:
-                break
+        if band[first[n], n]:
+            edge = "above upper" if above[first[n], n] else "below lower"
+            reason = f"band: {data.classes[first[n]]} {edge} edge"
         if reason is None and buy and data.flow[a] > 0:
             reason = "flow: deploy contribution"
         elif reason is None and not buy and data.flow[a] < 0:

@@ -222,16 +222,19 @@ def refine_reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray
     loss_groups = set(group[lot_security[(sell_shares > 0) & loss_lot]])
     blocked = set(data.tax.exclusions.blocked) if data.tax is not None else set()
     subs = data.policy.tax.substitutes
+    stopped_groups = blocked | loss_groups
+    # per class, the groups loading on it that a wash-sale rule or today's harvest stops
+    stopped_in = [sorted(set(group[exposure[k] > 0]) & stopped_groups) if stopped_groups
+                  else [] for k in range(len(classes))]
     out = []
     for p, reason in zip(traded, reasons, strict=True):
         a, i = data.pair_account[p], data.pair_security[p]
         buy = net_shares[p] > 0
         if reason.startswith("tax: loss harvest"):
             reason = "harvest: tax-loss sale"
-        if buy and not reason.startswith("flow:"):
+        if buy and stopped_groups and not reason.startswith("flow:"):
             for k in np.flatnonzero(exposure[:, i] > 0):
-                members = set(group[exposure[k] > 0]) - {group[i]}
-                stopped = sorted(members & (blocked | loss_groups))
+                stopped = [g for g in stopped_in[k] if g != group[i]]
                 listed = subs.get(classes[k])
                 if stopped and (not listed or data.securities[i] in listed):
                     why = "blocked (wash sale)" if stopped[0] in blocked else "harvested"
