@@ -37,6 +37,8 @@ class InputError(OptirebalError, ValueError):
         super().__init__(prefix + message)
         self.field = field
         self.row = row
+        self.detail = message
+        """The message without the field and row."""
 
 
 class PolicyFileError(OptirebalError, ValueError):
@@ -52,6 +54,8 @@ class PolicyFileError(OptirebalError, ValueError):
         super().__init__(prefix + message)
         self.file = file
         self.key = key
+        self.detail = message
+        """The message without the file and key."""
 
 
 class InfeasibleError(OptirebalError):

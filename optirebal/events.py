@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "cash_repair": "note",  # rounding repair moved value in a security (value: currency)
     "contract_residual": "note",  # exposure left by whole contracts (value: currency)
     "tax": "note",  # a tax rule applied (wash-sale exclusions, tax-free lots)
+    "input_default": "note",  # a cost input took its default (value: securities; row: column)
     "wash_sale": "note",  # a sale flagged as a wash sale (value: disallowed loss, currency)
 }
 """Every event kind, and whether its message is a fix (between solves) or a note."""

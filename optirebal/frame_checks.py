@@ -1,4 +1,6 @@
-"""Checks shared by the input frames (portfolio, derivatives): numeric columns and ids."""
+"""Checks shared by the input frames (portfolio, derivatives): numeric columns and ids.
+
+Column schemas are in :mod:`optirebal.schema`."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
+from optirebal.schema import check_ids
 
 
 def check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = None,
@@ -20,7 +23,7 @@ def check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = No
         bad |= (values <= minimum) if strict else (values < minimum)
     if bad.any():
         row = frame.index[int(np.argmax(bad))]
-        value = values[int(np.argmax(bad))]
+        value = float(values[int(np.argmax(bad))])
         rule = "finite" if minimum is None else f"finite and {'>' if strict else '>='} {minimum:g}"
         raise InputError(f"must be {rule}, got {value!r}", field=column, row=row)
 
@@ -28,10 +31,15 @@ def check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = No
 def indexed(frame: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
     """Return a copy indexed by ``name`` (taken from a column when present), labels as strings."""
     if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+        raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}",
+                         field=what)
     out = frame.copy()
     if name in out.columns:
         out = out.set_index(name)
+    elif isinstance(out.index, pd.RangeIndex) and out.index.name != name and len(out):
+        raise InputError(f"missing column: the {name} ids of {what} (a column {name!r} or the "
+                         "index)", field=name)
+    check_ids(out.index, name, what)
     out.index = out.index.map(str)
     out.index.name = name
     dup = out.index.duplicated()

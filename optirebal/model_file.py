@@ -27,20 +27,32 @@ Every key is checked: a misspelled one is a :class:`PolicyFileError` naming the 
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from optirebal.errors import InputError, PolicyFileError
-from optirebal.policy import Policy, _known_keys, _read_toml
-from optirebal.portfolio import Portfolio
+from optirebal.policy import Policy, _known_keys, _read_toml, read_text
+from optirebal.portfolio import Portfolio, check_cost_inputs
 from optirebal.risk import RiskModel
+from optirebal.schema import date, numeric_matrix
 
 _TOP_KEYS = ("model", "data", "policy")
 _MODEL_KEYS = ("name", "description", "as_of", "base_currency")
 _DATA_KEYS = ("securities", "accounts", "lots", "covariance", "exposures", "factor_loadings",
               "factor_covariance", "specific_variance", "derivatives", "history", "scheduled")
+_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "securities": ("security", "asset_class", "group", "name", "description"),
+    "accounts": ("account", "type", "name", "description"),
+    "lots": ("lot", "account", "security", "description"),
+    "exposures": ("security",),
+    "derivatives": ("instrument", "kind", "asset_class", "name", "description"),
+    "history": ("account", "security", "lot_id", "description"),
+    "scheduled": ("account", "security", "description"),
+}
+"""Id and text columns read as text (so ``007`` stays ``007`` and an empty id stays empty)."""
 
 
 def load(path: str | Path) -> tuple[Portfolio, Policy]:
@@ -49,9 +61,11 @@ def load(path: str | Path) -> tuple[Portfolio, Policy]:
     Raises
     ------
     PolicyFileError
-        Unknown keys, missing keys or files, bad TOML (naming the file and key).
+        Unknown keys, missing keys or files, bad TOML, a file that is a directory, empty or not
+        UTF-8, a CSV that is not a table (naming the model file and the key).
     InputError
-        Bad data in the CSV files (naming the field and row).
+        Bad data in the CSV files (naming the field and row), or a policy with market impact
+        on securities without ``daily_volatility`` or ``daily_traded_value``.
     """
     path = Path(path)
     file = str(path)
@@ -60,60 +74,86 @@ def load(path: str | Path) -> tuple[Portfolio, Policy]:
     for key in _TOP_KEYS:
         if key not in doc:
             raise PolicyFileError("missing table", file=file, key=key)
+        if not isinstance(doc[key], Mapping):
+            raise PolicyFileError(f"must be a table ([{key}]), got {doc[key]!r}", file=file,
+                                  key=key)
     model, data = doc["model"], doc["data"]
     _known_keys(model, _MODEL_KEYS, "model", file)
     _known_keys(data, _DATA_KEYS, "data", file)
     if "as_of" not in model:
         raise PolicyFileError("missing date", file=file, key="model.as_of")
+    try:
+        as_of = date(model["as_of"], "model.as_of")
+    except InputError as exc:
+        raise PolicyFileError(exc.detail, file=file, key="model.as_of") from None
+    for key in ("name", "description", "base_currency"):
+        if key in model and not isinstance(model[key], str):
+            raise PolicyFileError(f"must be text, got {model[key]!r}", file=file,
+                                  key=f"model.{key}")
+    for key, value in data.items():
+        if not isinstance(value, str) or not value.strip():
+            raise PolicyFileError(f"must be a file name (text), got {value!r}", file=file,
+                                  key=f"data.{key}")
 
     def frame(key: str, index: str | None = None) -> pd.DataFrame:
         if key not in data:
             raise PolicyFileError("missing file name", file=file, key=f"data.{key}")
         target = path.parent / data[key]
-        if not target.is_file():
-            raise PolicyFileError(f"file not found: {target}", file=file, key=f"data.{key}")
-        table = pd.read_csv(target, dtype={index: str} if index else None)
-        return table.set_index(table.columns[0]) if index is None else table
+        try:
+            text = read_text(target, "CSV file")
+        except PolicyFileError as exc:
+            raise PolicyFileError(f"{target}: {exc.detail}", file=file,
+                                  key=f"data.{key}") from None
+        try:
+            table = pd.read_csv(io.StringIO(text),
+                                dtype=dict.fromkeys(_TEXT_COLUMNS.get(key, ()), str))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            reason = " ".join(str(exc).split())  # one line
+            raise PolicyFileError(f"{target}: not a CSV table ({reason})", file=file,
+                                  key=f"data.{key}") from None
+        if not isinstance(table.index, pd.RangeIndex):  # pandas took the extra cells as ids
+            raise PolicyFileError(f"{target}: a row has more cells than the header has names",
+                                  file=file, key=f"data.{key}")
+        if index is not None:
+            return table
+        if len(table.columns) < 2:
+            raise PolicyFileError(f"{target}: needs a column of labels and at least one column "
+                                  "of numbers", file=file, key=f"data.{key}")
+        return numeric_matrix(table.set_index(table.columns[0]), key)
 
-    if "covariance" in data:
-        cov = frame("covariance")
-        risk = RiskModel.from_covariance(cov)
-    elif "factor_loadings" in data:
-        loadings = frame("factor_loadings")
-        omega = frame("factor_covariance")
-        specific = frame("specific_variance").iloc[:, 0]
-        risk = RiskModel.from_factors(loadings, omega, specific)
-    else:
-        raise PolicyFileError("give covariance or factor_loadings", file=file, key="data")
     try:
+        if "covariance" in data:
+            risk = RiskModel.from_covariance(frame("covariance"))
+        elif "factor_loadings" in data:
+            specific = frame("specific_variance")
+            if len(specific.columns) != 1:
+                raise InputError("give one column of variances per class",
+                                 field="specific_variance")
+            risk = RiskModel.from_factors(frame("factor_loadings"), frame("factor_covariance"),
+                                          specific.iloc[:, 0])
+        else:
+            raise PolicyFileError("give covariance or factor_loadings", file=file, key="data")
         portfolio = Portfolio.from_frames(
-            frame("securities", "security"), frame("accounts", "account"), _lots(frame),
-            as_of=model["as_of"], risk=risk,
-            exposures=frame("exposures", "security") if "exposures" in data else None,
+            frame("securities", "security"), frame("accounts", "account"),
+            frame("lots", "lot"), as_of=as_of, risk=risk,
+            exposures=_exposures(frame("exposures", "security")) if "exposures" in data
+            else None,
             derivatives=frame("derivatives", "instrument") if "derivatives" in data else None,
             # wash-sale inputs: past trades of every account, scheduled buys (docs/tax.md)
-            history=_trades(frame, "history") if "history" in data else None,
-            scheduled=_trades(frame, "scheduled") if "scheduled" in data else None)
+            history=frame("history", "account") if "history" in data else None,
+            scheduled=frame("scheduled", "account") if "scheduled" in data else None)
+        policy = Policy.from_dict(doc["policy"], file=file)
+        check_cost_inputs(portfolio, policy)
     except InputError as exc:
         located = InputError(f"{file}: {exc}")
         located.field, located.row = exc.field, exc.row
         raise located from None
-    policy = Policy.from_dict(doc["policy"], file=file)
     return portfolio, policy
 
 
-def _trades(frame: Any, key: str) -> pd.DataFrame:
-    """A history or scheduled-buys table: account, security and lot ids as text, rows kept."""
-    table = frame(key, "account")
-    for column in ("account", "security", "lot_id"):
-        if column in table.columns:
-            table[column] = [x if pd.isna(x) else str(x) for x in table[column]]
-    return table
-
-
-def _lots(frame: Any) -> pd.DataFrame:
-    lots = frame("lots", "lot")
-    for column in ("lot", "account", "security"):
-        if column in lots.columns:
-            lots[column] = lots[column].astype(str)
-    return lots
+def _exposures(table: pd.DataFrame) -> pd.DataFrame:
+    """An exposures table: securities by row (first column, or ``security``), classes by
+    column."""
+    if "security" not in table.columns and len(table.columns):
+        table = table.rename(columns={table.columns[0]: "security"})
+    return table.astype({"security": str}) if "security" in table.columns else table

@@ -61,6 +61,7 @@ import pandas as pd
 
 from optirebal.errors import InputError
 from optirebal.frame_checks import check_finite, indexed
+from optirebal.schema import Col, FrameSchema, validate_frame
 
 KINDS = ("future", "swap", "option")
 EXPOSURE_PREFIX = "exposure_"
@@ -72,6 +73,19 @@ DERIVATIVE_DEFAULTS: Mapping[str, float] = {
     "contracts": 0.0,
     "premium": 0.0,
 }
+DERIVATIVES = FrameSchema("derivatives", {
+    "price": Col(required=True, gt=0),
+    "multiplier": Col(required=True, gt=0),
+    "kind": Col("text", empty=True),
+    "delta": Col(empty=True),  # options only, in [-1, 1] (checked with the kind)
+    "asset_class": Col("text"),
+    **{name: Col(default=default, ge=0) for name, default in DERIVATIVE_DEFAULTS.items()
+       if name != "contracts"},
+    "contracts": Col(default=DERIVATIVE_DEFAULTS["contracts"], whole=True),
+    "name": Col("any"), "description": Col("any"),
+}, prefixes={EXPOSURE_PREFIX: Col()})
+"""Columns of the ``derivatives`` frame (index ``instrument``): an empty cost cell or
+``contracts`` cell takes its default; an empty exposure is an error (give 0)."""
 NO_CAP = 2.0
 """Stand-in for an absent notional cap, in weights: twice the NAV, or twice the current position
 (per instrument; the sum of them for the gross cap) when that is more. Restoring an allocation
@@ -111,25 +125,7 @@ def validate_derivatives(frame: pd.DataFrame | None, classes: list[str]) -> pd.D
                                       *DERIVATIVE_DEFAULTS, *columns])
         empty.index.name = "instrument"
         return empty
-    der = indexed(frame, "instrument", "derivatives")
-    for column in ("price", "multiplier"):
-        if column not in der.columns:
-            raise InputError("missing column in derivatives", field=column)
-        check_finite(der, column, minimum=0.0, strict=True)
-        der[column] = der[column].astype(float)
-    for column, default in DERIVATIVE_DEFAULTS.items():
-        if column not in der.columns:
-            der[column] = default
-        der[column] = pd.to_numeric(der[column], errors="coerce").fillna(default)
-    for column in ("half_spread_bps", "margin_rate", "carry_per_year", "basis_volatility",
-                   "premium"):
-        check_finite(der, column, minimum=0.0)
-    check_finite(der, "contracts")
-    fractional = der["contracts"] != np.round(der["contracts"])
-    if fractional.any():
-        row = der.index[fractional][0]
-        raise InputError(f"contracts must be whole, got {der.loc[row, 'contracts']!r}",
-                         field="contracts", row=row)
+    der, _ = validate_frame(indexed(frame, "instrument", "derivatives"), DERIVATIVES)
     kind = der["kind"] if "kind" in der.columns else pd.Series("future", index=der.index)
     der["kind"] = kind.fillna("future").map(str).str.lower()
     bad = ~der["kind"].isin(KINDS)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,17 @@ import numpy as np
 import tomli_w
 
 from optirebal.errors import InputError, PolicyFileError
+from optirebal.schema import (
+    boolean,
+    choice,
+    instance,
+    integer,
+    number,
+    optional_number,
+    table,
+    text,
+    texts,
+)
 
 MODES = ("full", "to_band", "to_target", "buy_only", "sell_only", "cash_only",
          "harvest_only")
@@ -32,16 +42,10 @@ SOLVERS = ("CLARABEL", "ECOS", "OSQP")
 TARGET_SUM_TOLERANCE = 1e-6
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        near = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise InputError(f"{name} must be one of {allowed}, got {value!r}{hint}", field=name)
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not value >= 0:
-        raise InputError(f"{name} must be >= 0, got {value!r}", field=name)
+def _set(obj: object, **values: object) -> None:
+    """Store checked (normalized) values on a frozen dataclass."""
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
 
 
 TERM_METHODS = ("applies", "build", "costs", "residual", "objective")
@@ -73,14 +77,16 @@ class Band:
     kind: str = "absolute"
 
     def __post_init__(self) -> None:
-        if self.kind not in BAND_KINDS:
-            raise InputError(f"Band kind must be one of {BAND_KINDS}, got {self.kind!r}")
-        if not (math.isfinite(self.below) and math.isfinite(self.above)):
-            raise InputError(f"Band edges must be finite, got below={self.below}, "
-                             f"above={self.above}", field="band")
-        if self.kind != "range" and (self.below < 0 or self.above < 0):
-            raise InputError(f"Band widths must be >= 0, got below={self.below}, "
-                             f"above={self.above}")
+        kind = choice("band.kind", self.kind, BAND_KINDS)
+        if kind == "range":
+            below, above = number("band.lower", self.below), number("band.upper", self.above)
+            if below > above:
+                raise InputError(f"the range is inverted: lower {below:g} > upper {above:g}",
+                                 field="band")
+        else:
+            below = number("band.below", self.below, ge=0)
+            above = number("band.above", self.above, ge=0)
+        _set(self, kind=kind, below=below, above=above)
 
     @classmethod
     def absolute(cls, width: float) -> Band:
@@ -135,10 +141,11 @@ class Costs:
     reference_participation: float = 0.1
 
     def __post_init__(self) -> None:
-        _choice("costs.impact", self.impact, IMPACT_MODELS)
-        _non_negative("costs.impact_coefficient", self.impact_coefficient)
-        if not self.reference_participation > 0:
-            raise InputError("costs.reference_participation must be > 0")
+        _set(self, impact=choice("costs.impact", self.impact, IMPACT_MODELS),
+             impact_coefficient=number("costs.impact_coefficient", self.impact_coefficient,
+                                       ge=0),
+             reference_participation=number("costs.reference_participation",
+                                            self.reference_participation, gt=0))
 
 
 class _FrozenDict(dict):
@@ -229,26 +236,26 @@ class Tax:
     swap_tracking_cost_bps: float = 0.0
 
     def __post_init__(self) -> None:
-        _choice("tax.model", self.model, TAX_MODELS)
-        _choice("tax.filing_status", self.filing_status, FILING_STATUSES)
-        _choice("tax.wash_sale_lots", self.wash_sale_lots, WASH_SALE_LOTS)
+        _set(self, model=choice("tax.model", self.model, TAX_MODELS),
+             filing_status=choice("tax.filing_status", self.filing_status, FILING_STATUSES),
+             wash_sale_lots=choice("tax.wash_sale_lots", self.wash_sale_lots, WASH_SALE_LOTS),
+             near_long_term_days=integer("tax.near_long_term_days", self.near_long_term_days))
         for name in ("short_term_rate", "long_term_rate", "ordinary_rate"):
-            rate = getattr(self, name)
-            if not 0 <= rate < 1:
-                raise InputError(f"tax.{name} must be in [0, 1), got {rate}")
+            _set(self, **{name: number(f"tax.{name}", getattr(self, name), ge=0, lt=1)})
         for name in ("loss_carry_value", "harvest_discount"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise InputError(f"tax.{name} must be in [0, 1], got {value}")
+            _set(self, **{name: number(f"tax.{name}", getattr(self, name), ge=0, le=1)})
         for name in ("realized_short", "realized_long"):
-            if not abs(getattr(self, name)) < float("inf"):
-                raise InputError(f"tax.{name} must be a finite amount, got {getattr(self, name)}")
-        for name in ("gain_budget", "gain_budget_penalty", "short_term_penalty",
-                     "near_long_term_days", "swap_tracking_cost_bps"):
-            _non_negative(f"tax.{name}", getattr(self, name))
-        subs = {str(k): tuple(str(s) for s in ([v] if isinstance(v, str) else v))
-                for k, v in dict(self.substitutes).items()}
-        object.__setattr__(self, "substitutes", _FrozenDict(subs))
+            _set(self, **{name: number(f"tax.{name}", getattr(self, name))})
+        for name in ("gain_budget", "gain_budget_penalty"):  # inf: no budget, a hard cap
+            _set(self, **{name: number(f"tax.{name}", getattr(self, name), ge=0,
+                                       allow_inf=True)})
+        for name in ("short_term_penalty", "swap_tracking_cost_bps"):
+            _set(self, **{name: number(f"tax.{name}", getattr(self, name), ge=0)})
+        subs: dict[str, tuple[str, ...]] = {}
+        for cls, names in table("tax.substitutes", self.substitutes).items():
+            subs[cls] = ((text("tax.substitutes", names, row=cls),) if isinstance(names, str)
+                         else texts(f"tax.substitutes.{cls}", names))
+        _set(self, substitutes=_FrozenDict(subs))
 
     @property
     def offset(self) -> float:
@@ -270,7 +277,7 @@ class Restrictions:
 
     def __post_init__(self) -> None:
         for name in ("no_buy", "no_sell", "no_trade", "locked_lots"):
-            object.__setattr__(self, name, tuple(str(x) for x in getattr(self, name)))
+            _set(self, **{name: texts(f"restrictions.{name}", getattr(self, name))})
 
 
 @dataclass(frozen=True)
@@ -290,9 +297,8 @@ class DecodeOptions:
     repair_rounds: int = 3
 
     def __post_init__(self) -> None:
-        _non_negative("decode.min_trade_value", self.min_trade_value)
-        if self.repair_rounds < 0:
-            raise InputError("decode.repair_rounds must be >= 0")
+        _set(self, min_trade_value=number("decode.min_trade_value", self.min_trade_value, ge=0),
+             repair_rounds=integer("decode.repair_rounds", self.repair_rounds))
 
 
 @dataclass(frozen=True)
@@ -308,12 +314,12 @@ class SolverOptions:
     conflict_rounds: int = 5
 
     def __post_init__(self) -> None:
-        chain = tuple(str(s).upper() for s in self.chain)
-        for name in chain:
-            _choice("solver.chain", name, SOLVERS)
+        chain = tuple(choice("solver.chain", name.upper(), SOLVERS)
+                      for name in texts("solver.chain", self.chain, "('CLARABEL', 'ECOS')"))
         if not chain:
-            raise InputError("solver.chain must name at least one solver")
-        object.__setattr__(self, "chain", chain)
+            raise InputError("solver.chain must name at least one solver", field="solver.chain")
+        _set(self, chain=chain,
+             conflict_rounds=integer("solver.conflict_rounds", self.conflict_rounds))
 
 
 IMPLEMENTATIONS = ("physical", "synthetic", "hybrid")
@@ -362,21 +368,22 @@ class Overlay:
     on_margin_shortfall: str = "raise"
 
     def __post_init__(self) -> None:
-        _choice("overlay.implementation", self.implementation, IMPLEMENTATIONS)
-        _choice("overlay.on_margin_shortfall", self.on_margin_shortfall, MARGIN_SHORTFALL)
-        caps = {str(k): float(v) for k, v in dict(self.instrument_caps).items()}
-        for name, cap in caps.items():
-            _non_negative(f"overlay.instrument_caps[{name!r}]", cap)
-        object.__setattr__(self, "instrument_caps", _FrozenDict(caps))
-        for name in ("max_instrument_notional", "max_gross_notional"):
-            if getattr(self, name) is not None:
-                _non_negative(f"overlay.{name}", getattr(self, name))
-        _non_negative("overlay.variation_buffer", self.variation_buffer)
-        if not 0 <= self.migrate_fraction <= 1:
-            raise InputError(f"overlay.migrate_fraction must be in [0, 1], got "
-                             f"{self.migrate_fraction!r}")
-        if self.margin_account is not None:
-            object.__setattr__(self, "margin_account", str(self.margin_account))
+        caps = {name: number("overlay.instrument_caps", cap, row=name, ge=0)
+                for name, cap in table("overlay.instrument_caps", self.instrument_caps).items()}
+        _set(self, implementation=choice("overlay.implementation", self.implementation,
+                                         IMPLEMENTATIONS),
+             on_margin_shortfall=choice("overlay.on_margin_shortfall", self.on_margin_shortfall,
+                                        MARGIN_SHORTFALL),
+             instrument_caps=_FrozenDict(caps),
+             max_instrument_notional=optional_number("overlay.max_instrument_notional",
+                                                     self.max_instrument_notional, ge=0),
+             max_gross_notional=optional_number("overlay.max_gross_notional",
+                                                self.max_gross_notional, ge=0),
+             margin_account=None if self.margin_account is None
+             else text("overlay.margin_account", self.margin_account),
+             variation_buffer=number("overlay.variation_buffer", self.variation_buffer, ge=0),
+             migrate_fraction=number("overlay.migrate_fraction", self.migrate_fraction, ge=0,
+                                     le=1))
 
 
 @dataclass(frozen=True)
@@ -448,7 +455,7 @@ class Policy:
     extra_terms: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "extra_terms", tuple(self.extra_terms))
+        self._check_types()
         for n, term in enumerate(self.extra_terms):
             if not all(callable(getattr(term, m, None)) for m in TERM_METHODS) \
                     or not isinstance(getattr(term, "name", None), str):
@@ -456,15 +463,10 @@ class Policy:
                                  f"the methods {', '.join(TERM_METHODS)} (see "
                                  "optirebal.program.terms.base.BaseTerm)", field="extra_terms",
                                  row=str(n))
-        for name in ("targets", "class_bands", "class_triggers"):
-            object.__setattr__(self, name, _FrozenDict(getattr(self, name)))
-        _choice("mode", self.mode, MODES)
-        targets = {str(k): float(v) for k, v in self.targets.items()}
-        object.__setattr__(self, "targets", _FrozenDict(targets))
-        for name, weight in targets.items():
-            if not 0 <= weight <= 1:
-                raise InputError(f"targets[{name!r}] must be in [0, 1], got {weight}",
-                                 field="targets", row=name)
+        targets = self.targets
+        if not targets:
+            raise InputError("targets must give the weight of at least one class",
+                             field="targets")
         total = sum(targets.values())
         if abs(total - 1) > TARGET_SUM_TOLERANCE:
             raise InputError(f"targets must sum to 1, got {total:.9g} ({dict(targets)})",
@@ -475,16 +477,46 @@ class Policy:
                 raise InputError(f"{mapping}[{unknown[0]!r}]: no target for that class",
                                  field=mapping, row=unknown[0])
         for name, target in targets.items():
-            lo, hi = self.band_of(name).edges(target)
-            if lo > target + 1e-12 or hi < target - 1e-12:
-                raise InputError(f"band of {name!r} [{lo:g}, {hi:g}] excludes its target "
-                                 f"{target:g}", field="class_bands" if name in self.class_bands
-                                 else "band", row=name)
-        for name in ("risk_aversion", "horizon_years", "band_penalty", "target_tolerance",
-                     "counterflow_penalty"):
-            _non_negative(name, getattr(self, name))
-        if self.turnover_cap is not None:
-            _non_negative("turnover_cap", self.turnover_cap)
+            for what, band, mapping in (("band", self.band_of(name), "class_bands"),
+                                        ("trigger", self.trigger_of(name), "class_triggers")):
+                if band is None:
+                    continue
+                lo, hi = band.edges(target)
+                if lo > target + 1e-12 or hi < target - 1e-12:
+                    raise InputError(f"{what} of {name!r} [{lo:g}, {hi:g}] excludes its target "
+                                     f"{target:g}", row=name,
+                                     field=mapping if name in getattr(self, mapping) else what)
+
+    def _check_types(self) -> None:
+        """Every field's type and range (``docs/formulation.md``, "Input validation")."""
+        terms = self.extra_terms
+        if isinstance(terms, str | bytes | Mapping) or not isinstance(terms, Iterable):
+            raise InputError(f"extra_terms must be a tuple of terms, got {terms!r}",
+                             field="extra_terms")
+        targets = {name: number("targets", weight, row=name, ge=0, le=1)
+                   for name, weight in table("targets", self.targets).items()}
+        bands = {}
+        for mapping in ("class_bands", "class_triggers"):
+            bands[mapping] = table(mapping, getattr(self, mapping))
+            for name, band in bands[mapping].items():
+                if not isinstance(band, Band):
+                    raise InputError(f"must be a Band such as Band.absolute(0.05), got {band!r}",
+                                     field=mapping, row=name)
+        _set(self, extra_terms=tuple(terms), targets=_FrozenDict(targets),
+             class_bands=_FrozenDict(bands["class_bands"]),
+             class_triggers=_FrozenDict(bands["class_triggers"]),
+             band=instance("band", self.band, Band, "Band.absolute(0.05)"),
+             trigger=None if self.trigger is None
+             else instance("trigger", self.trigger, Band, "Band.absolute(0.1)"),
+             mode=choice("mode", self.mode, MODES),
+             soft_bands=boolean("soft_bands", self.soft_bands),
+             target_tolerance=number("target_tolerance", self.target_tolerance, ge=0, le=1),
+             turnover_cap=optional_number("turnover_cap", self.turnover_cap, ge=0),
+             cash_class=text("cash_class", self.cash_class))
+        for name in ("risk_aversion", "horizon_years", "band_penalty", "counterflow_penalty"):
+            _set(self, **{name: number(name, getattr(self, name), ge=0)})
+        for name, kind in _PARTS.items():
+            instance(name, getattr(self, name), kind, f"{kind.__name__}()")
 
     def band_of(self, name: str) -> Band:
         """Destination band of class ``name``."""
@@ -505,30 +537,35 @@ class Policy:
         PolicyFileError
             Unknown or misspelled keys (with the nearest known key), wrong types or values.
         """
+        if not isinstance(data, Mapping):
+            raise PolicyFileError(f"the policy must be a table ([policy]), got {data!r}",
+                                  file=file, key="policy")
         data = dict(data)
         _known_keys(data, _POLICY_KEYS, "policy", file)
+        if "targets" not in data:
+            raise PolicyFileError("missing key: the target weight of every class",
+                                  file=file, key="policy.targets")
         kwargs: dict[str, Any] = {}
-        try:
-            for key, value in data.items():
-                if key in ("band", "trigger"):
-                    kwargs[key] = _band_from(value, f"policy.{key}", file)
-                elif key in ("class_bands", "class_triggers"):
-                    kwargs[key] = {k: _band_from(v, f"policy.{key}.{k}", file)
-                                   for k, v in dict(value).items()}
-                elif key in _PARTS:
-                    part = _PARTS[key]
-                    _known_keys(dict(value), [f.name for f in dataclasses.fields(part)],
-                                f"policy.{key}", file)
-                    kwargs[key] = part(**dict(value))
-                else:
-                    kwargs[key] = value
-            return cls(**kwargs)
-        except PolicyFileError:
-            raise
-        except (TypeError, ValueError) as exc:
-            field_name = getattr(exc, "field", None)
-            key = f"policy.{field_name}" if field_name else "policy"
-            raise PolicyFileError(str(exc), file=file, key=key) from None
+        for key, value in data.items():
+            where = f"policy.{key}"
+            if key in ("band", "trigger"):
+                kwargs[key] = _band_from(value, where, file)
+            elif key in ("class_bands", "class_triggers"):
+                if not isinstance(value, Mapping):
+                    raise PolicyFileError(f"must be a table of bands such as "
+                                          f"{{equity = {{width = 0.03}}}}, got {value!r}",
+                                          file=file, key=where)
+                kwargs[key] = {k: _band_from(v, f"{where}.{k}", file) for k, v in value.items()}
+            elif key in _PARTS:
+                part = _PARTS[key]
+                if not isinstance(value, Mapping):
+                    raise PolicyFileError(f"must be a table ([{where}]), got {value!r}",
+                                          file=file, key=where)
+                _known_keys(value, [f.name for f in dataclasses.fields(part)], where, file)
+                kwargs[key] = _build(part, dict(value), file)
+            else:
+                kwargs[key] = value
+        return _build(cls, kwargs, file)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Policy:
@@ -570,29 +607,71 @@ _PARTS: dict[str, type] = {"costs": Costs, "tax": Tax, "restrictions": Restricti
                            "overlay": Overlay}
 _POLICY_KEYS = [f.name for f in dataclasses.fields(Policy) if f.name != "extra_terms"]
 _BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
+_MAPPINGS = ("targets", "class_bands", "class_triggers", "tax.substitutes",
+             "overlay.instrument_caps")
+"""Fields whose rows are keys of a TOML table: an error in a row names ``policy.<field>.<row>``."""
+
+
+def _build(factory: Any, kwargs: dict[str, Any], file: str | None) -> Any:
+    """``factory(**kwargs)``, its :class:`InputError` as a :class:`PolicyFileError` naming the
+    key (``policy.<field>``, and the row of a table)."""
+    try:
+        return factory(**kwargs)
+    except InputError as exc:
+        name = exc.field or ""
+        if factory in _PARTS.values() and "." not in name:
+            name = f"{_PART_NAMES[factory]}.{name}"
+        key = f"policy.{name}" if name else "policy"
+        if exc.row is not None and name in _MAPPINGS:
+            key = f"{key}.{exc.row}"
+        raise PolicyFileError(exc.detail, file=file, key=key) from None
+
+
+_PART_NAMES = {part: name for name, part in _PARTS.items()}
 
 
 def _band_from(value: Any, key: str, file: str | None) -> Band:
     """A band from ``{width}``, ``{width, kind = "relative"}``, ``{below, above}`` or
-    ``{lower, upper}``."""
+    ``{lower, upper}`` (``kind = "range"``); values are checked as :class:`Band` checks them."""
     if isinstance(value, Band):
         return value
     if not isinstance(value, Mapping):
-        raise PolicyFileError("a band is a table such as {width = 0.05}", file=file, key=key)
+        raise PolicyFileError(f"a band is a table such as {{width = 0.05}}, got {value!r}",
+                              file=file, key=key)
     spec = dict(value)
     _known_keys(spec, _BAND_KEYS, key, file)
     kind = spec.pop("kind", None)
+    given = set(spec)
+    if given & {"lower", "upper"}:
+        form, need = "range", {"lower", "upper"}
+    elif "width" in given:
+        form, need = "width", {"width"}
+    else:
+        form, need = "edges", {"below", "above"}
+    extra = sorted(given - need)
+    if extra:
+        raise PolicyFileError(f"give width, below and above, or lower and upper, not "
+                              f"{sorted(given)}", file=file, key=f"{key}.{extra[0]}")
+    missing = sorted(need - given)
+    if missing:
+        raise PolicyFileError(f"band needs {missing[0]!r}", file=file, key=key)
+    if form == "range" and kind not in (None, "range"):
+        raise PolicyFileError(f"a band with lower and upper is kind 'range', got {kind!r}",
+                              file=file, key=f"{key}.kind")
+    if form == "width" and kind == "range":
+        raise PolicyFileError("kind 'range' takes lower and upper (or below and above)",
+                              file=file, key=f"{key}.kind")
     try:
-        if "lower" in spec or "upper" in spec:
-            return Band.range(float(spec["lower"]), float(spec["upper"]))
-        if "width" in spec:
-            width = float(spec["width"])
-            return Band(width, width, kind or "absolute")
-        return Band(float(spec["below"]), float(spec["above"]), kind or "absolute")
-    except KeyError as exc:
-        raise PolicyFileError(f"band needs {exc.args[0]!r}", file=file, key=key) from None
-    except (TypeError, ValueError) as exc:
-        raise PolicyFileError(str(exc), file=file, key=key) from None
+        if form == "range":
+            return Band.range(spec["lower"], spec["upper"])
+        if form == "width":
+            return Band(spec["width"], spec["width"], "absolute" if kind is None else kind)
+        return Band(spec["below"], spec["above"], "absolute" if kind is None else kind)
+    except InputError as exc:
+        name = (exc.field or "").removeprefix("band.")
+        sub = "width" if form == "width" and name in ("below", "above") else name
+        raise PolicyFileError(exc.detail, file=file,
+                              key=f"{key}.{sub}" if sub and sub in _BAND_KEYS else key) from None
 
 
 def _known_keys(data: Mapping[str, Any], known: Any, where: str, file: str | None) -> None:
@@ -604,11 +683,32 @@ def _known_keys(data: Mapping[str, Any], known: Any, where: str, file: str | Non
                                  key=f"{where}.{key}" if where else key)
 
 
-def _read_toml(path: str | Path) -> dict[str, Any]:
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The text of a UTF-8 file, or a :class:`PolicyFileError` naming it: missing, a directory,
+    unreadable, not UTF-8, or empty."""
+    file = str(path)
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise PolicyFileError("file not found", file=str(path)) from None
+        raise PolicyFileError(f"{what} not found", file=file) from None
+    except IsADirectoryError:
+        raise PolicyFileError(f"is a directory, not a {what}", file=file) from None
+    except OSError as exc:
+        raise PolicyFileError(f"cannot read the {what}: {exc.strerror or exc}",
+                              file=file) from None
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PolicyFileError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                              f"{exc.start}); save the {what} as UTF-8", file=file) from None
+    if not content.strip():
+        raise PolicyFileError(f"empty {what}", file=file)
+    return content
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    content = read_text(path, "file")
+    try:
+        return tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyFileError(f"not valid TOML: {exc}", file=str(path)) from None

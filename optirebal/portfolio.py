@@ -18,15 +18,24 @@ Frames and their columns (money in the base currency, fractions as plain floats)
 ``lots`` (index ``lot``)
     ``account``, ``security``, ``quantity`` (shares, > 0), ``cost_basis`` (currency, whole lot),
     ``acquired`` (date, not after ``as_of``).
+
+Every frame is checked against its schema (:data:`SECURITIES`, :data:`ACCOUNTS`, :data:`LOTS`,
+:data:`HISTORY`, :data:`SCHEDULED`; :data:`optirebal.overlay.DERIVATIVES`): an unknown column is
+an error naming it and the nearest known one, ``name`` and ``description`` columns are kept as
+given, dates are ISO 8601 (``YYYY-MM-DD``) or date objects. A cost column that is missing, or an
+empty cell of one, takes its default, and the portfolio records which (:attr:`Portfolio.defaults`);
+:func:`check_cost_inputs` refuses the impact columns a policy with impact needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,7 +43,10 @@ import pandas as pd
 from optirebal.errors import InputError
 from optirebal.frame_checks import check_finite, indexed
 from optirebal.risk import RiskModel
-from optirebal.tax.holding import as_date
+from optirebal.schema import Col, FrameSchema, date, number, numeric_matrix, validate_frame
+
+if TYPE_CHECKING:
+    from optirebal.policy import Policy
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 
@@ -47,6 +59,63 @@ SECURITY_DEFAULTS: Mapping[str, float] = {
     "lot_size": 0.0,
 }
 ACCOUNT_DEFAULTS: Mapping[str, float] = {"flow": 0.0, "cash_reserve": 0.0}
+IMPACT_COLUMNS = ("daily_volatility", "daily_traded_value")
+"""Security columns market impact needs: without them a policy with impact would charge none."""
+
+_TEXT = Col("text")
+_FREE = Col("any")  # descriptive columns, kept as given
+SECURITIES = FrameSchema("securities", {
+    "price": Col(required=True, gt=0),
+    "asset_class": _TEXT,
+    "half_spread_bps": Col(default=SECURITY_DEFAULTS["half_spread_bps"], ge=0),
+    "commission_bps": Col(default=SECURITY_DEFAULTS["commission_bps"], ge=0),
+    "commission_per_share": Col(default=SECURITY_DEFAULTS["commission_per_share"], ge=0),
+    "daily_volatility": Col(default=SECURITY_DEFAULTS["daily_volatility"], ge=0),
+    "daily_traded_value": Col(default=SECURITY_DEFAULTS["daily_traded_value"], gt=0,
+                              allow_inf=True),
+    "lot_size": Col(default=SECURITY_DEFAULTS["lot_size"], ge=0),
+    "group": Col("text", empty=True),
+    "impact_coefficient": Col(ge=0),
+    "name": _FREE, "description": _FREE,
+})
+"""Columns of the ``securities`` frame (index ``security``)."""
+ACCOUNTS = FrameSchema("accounts", {
+    "type": Col("text", required=True),
+    "cash": Col(required=True, ge=0),
+    "flow": Col(default=ACCOUNT_DEFAULTS["flow"], fill_empty=False),
+    "cash_reserve": Col(default=ACCOUNT_DEFAULTS["cash_reserve"], fill_empty=False, ge=0),
+    "name": _FREE, "description": _FREE,
+})
+"""Columns of the ``accounts`` frame (index ``account``)."""
+LOTS = FrameSchema("lots", {
+    "account": Col("text", required=True),
+    "security": Col("text", required=True),
+    "quantity": Col(required=True, gt=0),
+    "cost_basis": Col(required=True, ge=0),
+    "acquired": Col("date", required=True),
+    "description": _FREE,
+})
+"""Columns of the ``lots`` frame (index ``lot``)."""
+HISTORY = FrameSchema("history", {
+    "date": Col("date", required=True),
+    "account": Col("text", required=True),
+    "security": Col("text", required=True),
+    "shares": Col(required=True),
+    "price": Col(required=True, ge=0),
+    "cost_basis": Col(empty=True, ge=0),
+    "lot_id": Col("text", empty=True),
+    "description": _FREE,
+}, field_prefix="history.")
+"""Columns of the ``history`` frame (one row per past trade)."""
+SCHEDULED = FrameSchema("scheduled", {
+    "date": Col("date", required=True),
+    "account": Col("text", required=True),
+    "security": Col("text", required=True),
+    "shares": Col(),
+    "value": Col(),
+    "description": _FREE,
+}, field_prefix="scheduled.")
+"""Columns of the ``scheduled`` frame (buys that will happen)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +158,9 @@ class Portfolio:
     history: pd.DataFrame | None = None
     scheduled: pd.DataFrame | None = None
     derivatives: pd.DataFrame | None = None
+    defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per security cost column that took its default, the securities that took it (all of them
+    when the column was missing); see :func:`check_cost_inputs`."""
 
     @classmethod
     def from_frames(
@@ -135,13 +207,13 @@ class Portfolio:
         InputError
             Naming the field and row of the first problem found.
         """
-        as_of = as_date(as_of, "as_of")
-        sec = _validate_securities(indexed(securities, "security", "securities"))
+        as_of = date(as_of, "as_of")
+        sec, defaults = _validate_securities(indexed(securities, "security", "securities"))
         acc = _validate_accounts(indexed(accounts, "account", "accounts"))
         lot = _validate_lots(indexed(lots, "lot", "lots"), sec, acc, as_of)
         exp = _exposures(sec, exposures)
         if isinstance(risk, pd.DataFrame):
-            risk = RiskModel.from_covariance(risk)
+            risk = RiskModel.from_covariance(numeric_matrix(risk, "covariance"))
         if not isinstance(risk, RiskModel):
             raise InputError("must be a RiskModel or a covariance DataFrame", field="risk")
         missing = [k for k in exp.index if k not in risk.classes]
@@ -155,7 +227,7 @@ class Portfolio:
             from optirebal.overlay import validate_derivatives
 
             der = validate_derivatives(derivatives, list(exp.index))
-        portfolio = cls(sec, exp, acc, lot, as_of, risk, derivatives=der)
+        portfolio = cls(sec, exp, acc, lot, as_of, risk, derivatives=der, defaults=defaults)
         if not portfolio.nav_value > 0:
             raise InputError(f"net asset value must be positive, got {portfolio.nav_value!r}")
         if history is not None or scheduled is not None:
@@ -163,15 +235,15 @@ class Portfolio:
 
             portfolio = dataclasses.replace(
                 portfolio,
-                history=None if history is None else validate_history(history, sec, acc, lot,
-                                                                      as_of),
-                scheduled=None if scheduled is None else validate_scheduled(scheduled, sec, acc,
-                                                                            as_of))
+                history=None if history is None else validate_history(
+                    _trades(history, HISTORY), sec, acc, lot, as_of),
+                scheduled=None if scheduled is None else validate_scheduled(
+                    _trades(scheduled, SCHEDULED), sec, acc, as_of))
         return portfolio
 
     def with_prices(self, prices: Mapping[str, float] | pd.Series) -> Portfolio:
         """A copy with new prices (currency per share) for some or all securities."""
-        prices = pd.Series(prices, dtype=float)
+        prices = _numbers(prices, "price")
         unknown = [s for s in prices.index if s not in self.securities.index]
         if unknown:
             raise InputError("unknown security", field="price", row=unknown[0])
@@ -186,10 +258,13 @@ class Portfolio:
         for column, values in columns.items():
             if column not in acc.columns:
                 raise InputError("unknown account column", field=column)
-            series = pd.Series(values)
+            series = (_numbers(values, column) if pd.api.types.is_numeric_dtype(acc[column])
+                      else pd.Series(values, dtype=object))
             unknown = [a for a in series.index if a not in acc.index]
             if unknown:
                 raise InputError("unknown account", field=column, row=unknown[0])
+            if not pd.api.types.is_numeric_dtype(acc[column]):
+                acc[column] = acc[column].astype(object)
             acc.loc[series.index, column] = series
         return dataclasses.replace(self, accounts=_validate_accounts(acc))
 
@@ -204,7 +279,7 @@ class Portfolio:
         from optirebal.overlay import validate_derivatives
 
         der = self.derivatives
-        series = pd.Series(contracts, dtype=float)
+        series = _numbers(contracts, "contracts")
         known = der.index if der is not None else pd.Index([])
         unknown = [str(d) for d in series.index if str(d) not in known]
         if unknown:
@@ -267,34 +342,39 @@ class Portfolio:
         return held.reindex(self.securities.index, fill_value=0.0)
 
 
-def _validate_securities(sec: pd.DataFrame) -> pd.DataFrame:
+def check_cost_inputs(portfolio: Portfolio, policy: Policy) -> None:
+    """Refuse a policy with market impact on a portfolio without the impact inputs.
+
+    Impact is ``k sigma sqrt(V / ADV)``: a security whose ``daily_volatility`` (or
+    ``daily_traded_value``) took its default (0, or infinite) would trade without impact, so
+    with ``costs.impact`` other than ``"none"`` that is an error, not a silent zero.
+
+    Raises
+    ------
+    InputError
+        Naming the column and the first security that lacks it.
+    """
+    if policy.costs.impact == "none":
+        return
+    for column in IMPACT_COLUMNS:
+        rows = portfolio.defaults.get(column, ())
+        if rows:
+            missing = len(rows) == len(portfolio.securities)
+            what = "the column is missing" if missing else "the cell is empty"
+            raise InputError(f"{what}, and costs.impact = {policy.costs.impact!r} needs it for "
+                             "every security (give it, or set costs.impact = 'none')",
+                             field=column, row=rows[0])
+
+
+def _validate_securities(sec: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str, ...]]]:
     if len(sec) == 0:
         raise InputError("no securities given", field="securities")
-    if "price" not in sec.columns:
-        raise InputError("missing column", field="price")
-    for column, default in SECURITY_DEFAULTS.items():
-        if column not in sec.columns:
-            sec[column] = default
-        if column != "price":  # an empty cell takes the default, text is an error
-            numeric = pd.to_numeric(sec[column], errors="coerce")
-            bad = numeric.isna() & sec[column].notna()
-            if bad.any():
-                raise InputError(f"must be numeric, got {sec[column][bad].iloc[0]!r}",
-                                 field=column, row=sec.index[bad][0])
-            sec[column] = numeric.fillna(default)
-    check_finite(sec, "price", minimum=0.0, strict=True)
-    for column in ("half_spread_bps", "commission_bps", "commission_per_share",
-                   "daily_volatility", "lot_size"):
-        check_finite(sec, column, minimum=0.0)
-    check_finite(sec, "daily_traded_value", minimum=0.0, strict=True, allow_inf=True)
-    if "impact_coefficient" in sec.columns:
-        check_finite(sec, "impact_coefficient", minimum=0.0)
-    sec["price"] = sec["price"].astype(float)
-    if "group" not in sec.columns:
-        sec["group"] = sec.index
-    sec["group"] = [str(g) if isinstance(g, str) or pd.notna(g) else s
-                    for s, g in zip(sec.index, sec["group"], strict=True)]
-    return sec
+    sec, defaults = validate_frame(sec, SECURITIES)
+    empty = sec["group"].isna() if "group" in sec.columns else pd.Series(True, index=sec.index)
+    sec["group"] = sec["group"].where(~empty, sec.index.to_series()) if "group" in sec.columns \
+        else sec.index.to_series()
+    sec["group"] = sec["group"].astype(object)
+    return sec, {k: v for k, v in defaults.items() if v}
 
 
 def _exposures(sec: pd.DataFrame, exposures: pd.DataFrame | None) -> pd.DataFrame:
@@ -312,16 +392,25 @@ def _exposures(sec: pd.DataFrame, exposures: pd.DataFrame | None) -> pd.DataFram
         for security, name in classes.items():
             matrix.loc[str(name), security] = 1.0
         return matrix
-    exp = indexed(exposures, "security", "exposures")
+    exp = numeric_matrix(indexed(exposures, "security", "exposures"), "exposures")
     unknown = [s for s in exp.index if s not in sec.index]
     if unknown:
         raise InputError("unknown security in exposures", field="exposures", row=unknown[0])
     missing = [s for s in sec.index if s not in exp.index]
     if missing:
         raise InputError("security has no exposures row", field="exposures", row=missing[0])
-    exp = exp.reindex(sec.index).fillna(0.0)
+    exp = exp.reindex(sec.index)
     for column in exp.columns:
-        check_finite(exp, column)
+        bad = ~np.isfinite(exp[column].to_numpy(dtype=float))
+        if bad.any():
+            value = exp[column].to_numpy()[bad][0]
+            rule = "empty: give 0 for none" if np.isnan(value) else f"{value!r}: must be finite"
+            raise InputError(f"exposure to class {str(column)!r} is {rule}", field="exposures",
+                             row=exp.index[bad][0])
+    silent = (exp.abs().sum(axis=1) == 0).to_numpy()
+    if silent.any():
+        raise InputError("the security has no exposure to any class", field="exposures",
+                         row=exp.index[silent][0])
     matrix = exp.T.astype(float)
     matrix.index = matrix.index.map(str)
     matrix.index.name = "class"
@@ -331,48 +420,52 @@ def _exposures(sec: pd.DataFrame, exposures: pd.DataFrame | None) -> pd.DataFram
 def _validate_accounts(acc: pd.DataFrame) -> pd.DataFrame:
     if len(acc) == 0:
         raise InputError("no accounts given", field="accounts")
-    for column in ("type", "cash"):
-        if column not in acc.columns:
-            raise InputError("missing column", field=column)
-    for column, default in ACCOUNT_DEFAULTS.items():
-        if column not in acc.columns:
-            acc[column] = default
+    acc, _ = validate_frame(acc, ACCOUNTS)
     for row, kind in acc["type"].items():
         if kind not in ACCOUNT_TYPES:
-            raise InputError(f"account type must be one of {ACCOUNT_TYPES}, got {kind!r}",
+            near = difflib.get_close_matches(str(kind), ACCOUNT_TYPES, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise InputError(f"account type must be one of {ACCOUNT_TYPES}, got {kind!r}{hint}",
                              field="type", row=row)
-    check_finite(acc, "cash", minimum=0.0)
-    check_finite(acc, "flow")
-    check_finite(acc, "cash_reserve", minimum=0.0)
-    for column in ("cash", "flow", "cash_reserve"):
-        acc[column] = acc[column].astype(float)
     return acc
 
 
 def _validate_lots(lot: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame,
                    as_of: dt.date) -> pd.DataFrame:
-    for column in ("account", "security", "quantity", "cost_basis", "acquired"):
-        if column not in lot.columns:
-            raise InputError("missing column", field=column)
-    lot["account"] = lot["account"].map(str)
-    lot["security"] = lot["security"].map(str)
+    lot, _ = validate_frame(lot, LOTS)
     for column, known in (("account", acc.index), ("security", sec.index)):
         bad = ~lot[column].isin(known)
         if bad.any():
             raise InputError(f"unknown {column} {lot[column][bad].iloc[0]!r}", field=column,
                              row=lot.index[bad][0])
-    check_finite(lot, "quantity", minimum=0.0, strict=True)
-    check_finite(lot, "cost_basis", minimum=0.0)
-    lot["quantity"] = lot["quantity"].astype(float)
-    lot["cost_basis"] = lot["cost_basis"].astype(float)
-    acquired = pd.to_datetime(lot["acquired"], errors="coerce")
-    bad = acquired.isna()
-    if bad.any():
-        raise InputError(f"not a date: {lot['acquired'][bad].iloc[0]!r}", field="acquired",
-                         row=lot.index[bad][0])
+    acquired = lot["acquired"]
     late = acquired.dt.date > as_of
     if late.any():
         raise InputError(f"acquired after as_of {as_of}", field="acquired",
                          row=lot.index[late][0])
     lot["acquired"] = acquired.dt.date
     return lot
+
+
+def _numbers(values: Mapping[str, float] | pd.Series, name: str) -> pd.Series:
+    """New values by id as floats; text, a bool or a missing value is an error naming the id."""
+    if not isinstance(values, Mapping | pd.Series):
+        raise InputError(f"must be a mapping or Series by id, got {values!r}", field=name)
+    series = values if isinstance(values, pd.Series) else pd.Series(dict(values), dtype=object)
+    kind = series.dtype.kind
+    if kind not in "fiu" or not len(series):  # not plain numbers: one by one
+        for key, value in series.items():
+            number(name, value, row=key)
+    return series.astype(float)
+
+
+def _trades(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
+    """A history or scheduled-buys frame checked against its schema (rows and index kept)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{schema.what} must be a pandas DataFrame, got "
+                         f"{type(frame).__name__}", field=schema.what)
+    if schema is SCHEDULED and {"shares", "value"} <= set(map(str, frame.columns)):
+        raise InputError("give shares or value of each scheduled buy, not both",
+                         field="scheduled.value")
+    out, _ = validate_frame(frame, schema)
+    return out

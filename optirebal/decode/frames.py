@@ -56,6 +56,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
                      asset_class=name, value=float(gap))
                for name, gap in zip(data.classes, outside, strict=True) if solved and gap > 1e-6]
     events += _restrictions_in_force(data) if solved else []
+    events += _defaulted_inputs(data)
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
     after_dev = pd.Series(w_after - data.target, index=data.classes)
@@ -112,6 +113,24 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
 
 
 RESTRICTION_REASONS = ("no_buy ", "no_sell ", "no_trade ", "locked lot ", "mode ")
+
+
+def _defaulted_inputs(data: ProblemData) -> list[Event]:
+    """One event per cost input that took its default for some securities (a missing column or
+    an empty cell), saying what the default means for this policy."""
+    impact = data.policy.costs.impact != "none"
+    out = []
+    for column, rows in data.portfolio.defaults.items():
+        if column in ("daily_volatility", "daily_traded_value") and not impact:
+            continue  # not used without impact
+        means = ("no impact is charged on them" if column in ("daily_volatility",
+                                                             "daily_traded_value")
+                 else "taken as 0")
+        listed = ", ".join(rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        out.append(Event("input_default", f"{column} not given for {len(rows)} securities "
+                                          f"({listed}): {means}", security=rows[0],
+                         value=float(len(rows))))
+    return out
 
 
 def _restrictions_in_force(data: ProblemData) -> list[Event]:
