@@ -17,7 +17,7 @@ import numpy as np
 
 from optirebal.decode.contracts import contract_tolerance, decode_contracts, verify_contracts
 from optirebal.decode.trades import CASH_TOLERANCE, Trades
-from optirebal.errors import DecodeError
+from optirebal.errors import DecodeError, InfeasibleError
 from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE
@@ -149,7 +149,9 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
     Each round, per short account, takes the smaller of two moves: cut its largest buy, or sell
     more of a position the program sells there (``selling``, per pair), each by whole units
     covering the shortfall. A sale rounded down to nothing is thus rounded up when the account
-    needs its cash, and a fractional position tops up the cash before a round lot is cut.
+    needs its cash, and a fractional position tops up the cash before a round lot is cut. When
+    neither exists (a shortfall of the program's own round-off, with nothing bought or sold in
+    the account), the smallest sale of another position there that covers it.
     """
     buy_shares, sell_shares = buy_shares.copy(), sell_shares.copy()
     lot_security = data.pair_security[data.lot_pair]
@@ -173,11 +175,25 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
                                       unit[data.pair_security[p]])
                 shares = min(shares, buy_shares[p])
                 moves.append((shares * price[data.pair_security[p]], "cut", p, shares))
-            for p in map(int, np.flatnonzero((data.pair_account == a) & selling)):
-                i = data.pair_security[p]
-                shares = _whole_units(need / price[i], unit[i])
-                if shares <= room[p] * (1 + 1e-12):  # a sale that covers the shortfall
-                    moves.append((shares * price[i], "sell", p, shares))
+            for only_sold in (True, False):
+                candidates = (data.pair_account == a) & (selling if only_sold else room > 0)
+                for p in map(int, np.flatnonzero(candidates)):
+                    i = data.pair_security[p]
+                    shares = _whole_units(need / price[i], unit[i])
+                    if shares <= room[p] * (1 + 1e-12):  # a sale that covers the shortfall
+                        moves.append((shares * price[i], "sell", p, shares))
+                if moves:
+                    break
+            if not moves and not len(bought) and not (room[data.pair_account == a] > 0).any():
+                # nothing to cut and nothing that may be sold: the policy cannot pay the
+                # account's withdrawal or reserve (the program was within its round-off of it)
+                reasons = sorted({why for (side, n), why in data.cap_reasons.items()
+                                  if side == "sell" and data.pair_account[data.lot_pair[n]] == a})
+                name = data.accounts[a]
+                raise InfeasibleError(
+                    f"account {name!r} is {short[a] * data.nav:,.2f} short of its reserve and "
+                    f"nothing in it may be sold ({'; '.join(reasons) or 'no holdings'})",
+                    conflicts=(f"cash reserve of account {name!r}", *reasons))
             if not moves:
                 continue
             _, side, p, shares = min(moves, key=lambda move: move[0])

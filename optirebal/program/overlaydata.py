@@ -175,7 +175,7 @@ def build_overlay_data(portfolio: Portfolio, policy: Policy, classes: list[str],
     required = float(margin @ np.abs(position))
     acc = portfolio.accounts
     room = float(acc["cash"].iloc[margin_account] - acc["cash_reserve"].iloc[margin_account]) / nav
-    if required > room + 1e-12:
+    if required > 0 and required > room + 1e-12:  # without contracts there is no margin to cut
         worst = instruments[int(np.argmax(margin * np.abs(position)))]
         if ov.on_margin_shortfall == "raise":
             raise InputError(
