@@ -735,25 +735,14 @@ class Known:
 # The main tests below check every seed for every kind except these (kind, seed) pairs; each
 # entry has its own strict xfail test on its seeds, which flips when the package is fixed.
 KNOWN = {
-    "contract_band": Known(
-        "decode_error", (1102, 1161, 1478),
-        "issue 13: whole-contract rounding leaves a class outside its band and the decode raises "
-        "DecodeError: decode/contracts.py repair_contracts moves one contract at a time and stops "
-        "when a single move does not help (the margin cash binds; two moves are needed), and "
-        "contract_tolerance allows nothing for a contract rounded away to zero"),
     "repair_band": Known(
-        "band_miss (cash repair)", (64, 138, 192),
-        "issue 13: decode/rounding.py _repair_cash covers a cash shortfall after rounding with "
-        "the smallest move (sell more of a position, or cut a buy) whatever the bands, and decode "
-        "adds what it moved to band_tolerance: a class ends outside its hard band, reported only "
-        "as a band_breach event"),
-    "rounded_away": Known(
-        "band_miss (rounding)", (40, 133, 1516),
-        "issue 13: decode/rounding.py rounds each (account, security) order to the nearest lot "
-        "on its own: an order of round lots split over accounts, or under half a lot, vanishes "
-        "and its class ends outside its hard band (reported only as a band_breach event)"),
+        "band_miss (cash repair)", (138,),
+        "issue 13: one case in 2,000 left by the band repair of decode/rounding.py: the cash "
+        "repair after rounding moves a class out of its hard band and no single move (one "
+        "order more or less, or funded by a sale in the same account) brings it back; it is "
+        "reported as a band_breach event"),
     "nav_tie": Known(
-        "nav_scaling (tie: equal objectives)", (315, 1538, 1906),
+        "nav_scaling (tie: equal objectives)", (110, 315, 1538, 1906),
         "issue 13: with no strictly convex term on the weights (risk aversion 0, to_band, or "
         "classes that cost the same) the optimum is a face; at NAV x 1,000 Clarabel stops at "
         "another point of it (objectives equal to 1e-9, weights apart by 1e-6 to 2e-5): the "
@@ -775,6 +764,18 @@ KNOWN = {
 # Failures found by this fuzz and fixed since (issue 13): kind, the seeds that reproduced them;
 # they stay failure-free.
 FIXED = {
+    "contract_band": Known(
+        "decode_error", (1102, 1161, 1478),
+        "whole-contract rounding left a class outside its band and the decode raised "
+        "DecodeError; the band repair of decode/rounding.py now moves whole units to hold it"),
+    "rounded_away": Known(
+        "band_miss (rounding)", (40, 133, 1516),
+        "orders rounded away to nothing left a class outside its hard band; the band repair "
+        "now holds it to the tolerance of the orders kept"),
+    "repair_cash_band": Known(
+        "band_miss (cash repair)", (64, 192),
+        "the cash repair after rounding moved a class outside its hard band; the band repair "
+        "now brings it back"),
     "margin_division": Known(
         "raw_error", (366, 564, 1619),
         "ZeroDivisionError in program/overlaydata.py build_overlay_data when the margin account's "
@@ -881,19 +882,9 @@ def _still_fails(name: str) -> None:
     _fails(KNOWN[name])
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["contract_band"].reason)
-def test_known_whole_contracts_break_a_band() -> None:
-    _still_fails("contract_band")
-
-
 @pytest.mark.xfail(strict=True, reason=KNOWN["repair_band"].reason)
 def test_known_cash_repair_breaks_a_band() -> None:
     _still_fails("repair_band")
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN["rounded_away"].reason)
-def test_known_orders_rounded_away_break_a_band() -> None:
-    _still_fails("rounded_away")
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN["nav_tie"].reason)

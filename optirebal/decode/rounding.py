@@ -22,7 +22,7 @@ from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE
 from optirebal.program.terms import pair_costs
-from optirebal.program.terms.bands import band_excess
+from optirebal.program.terms.bands import band_excess, band_rows
 from optirebal.program.terms.base import Point
 from optirebal.program.terms.cash import cash_shortfall
 
@@ -92,28 +92,40 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
     rounded = buy_shares.copy(), sell_shares.copy()
     buy_shares, sell_shares = _repair_cash(data, buy_shares, sell_shares, cap_shares,
                                            pair_sell > 0, lots_in_order, price, unit, change)
+
+    def tolerance(buy_now: np.ndarray, sell_now: np.ndarray,
+                  strict: bool = False) -> np.ndarray:
+        """Per class, one rounding unit of every order loading on it (of the orders kept, with
+        ``strict``; else of those the program asked for too), and the change of costs that
+        rounding caused (weights)."""
+        now = Point.of(buy_now * price[data.pair_security] / data.nav,
+                       sell_now * price[lot_security] / data.nav)
+        shift = abs(float(pair_costs(data, now).sum())
+                    - float(pair_costs(data, Point.of(buys, sells)).sum()))
+        kept = (buy_now > 0, sell_now > 0) if strict else ordered
+        return _band_tolerance(data, buy_now, sell_now, kept, price, unit) + shift / data.scale
+
+    # repair towards the strict tolerance: an order rounded away to nothing earns no allowance
+    buy_shares, sell_shares = _repair_bands(
+        data, buy_shares, sell_shares, cap_shares, lots_in_order, price, unit, change,
+        lambda b, s: tolerance(b, s, strict=True))
     # what the repair moved, per security (value, weights): part of what rounding may move
     repaired = (np.bincount(data.pair_security, minlength=len(data.securities),
                             weights=np.abs(buy_shares - rounded[0]) * price[data.pair_security])
                 + np.bincount(lot_security, minlength=len(data.securities),
                               weights=np.abs(sell_shares - rounded[1]) * price[lot_security])
                 ) / data.nav
-    repairs = tuple(Event("cash_repair", f"cash repair after rounding moved "
+    repairs = tuple(Event("cash_repair", f"cash and band repair after rounding moved "
                                          f"{repaired[i] * data.nav:,.2f} of {data.securities[i]}",
                           security=data.securities[i], value=float(repaired[i] * data.nav))
                     for i in np.flatnonzero(repaired > 0))
-    # rounding changes the costs, and with them every post-cost weight
-    cost_shift = abs(float(pair_costs(data, Point.of(buy_shares * price[data.pair_security]
-                                                      / data.nav,
-                                                      sell_shares * price[lot_security]
-                                                      / data.nav)).sum())
-                     - float(pair_costs(data, Point.of(buys, sells)).sum()))
     trades = Trades(
         buy_shares=buy_shares, sell_shares=sell_shares,
         buys=buy_shares * price[data.pair_security] / data.nav,
         sells=sell_shares * price[lot_security] / data.nav,
-        band_tolerance=_band_tolerance(data, buy_shares, sell_shares, ordered, price, unit)
-        + (cost_shift + np.abs(data.exposure) @ repaired) / data.scale, repairs=repairs,
+        # what a repair moved and could not take back stays allowed, and is reported (events)
+        band_tolerance=tolerance(buy_shares, sell_shares)
+        + np.abs(data.exposure) @ repaired / data.scale, repairs=repairs,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
@@ -202,6 +214,118 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
             else:
                 _add_sells(sell_shares, lots_in_order(p), cap_shares, shares)
     raise DecodeError("could not repair the cash of accounts after rounding")
+
+
+def _remove_sells(sell_shares: np.ndarray, lots: np.ndarray, total: float) -> None:
+    """Take ``total`` shares off the sells of ``lots``, the last in their order first."""
+    for lot in lots[::-1]:
+        take = min(total, sell_shares[lot])
+        sell_shares[lot] -= take
+        total -= take
+        if total <= 0:
+            return
+
+
+def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndarray,
+                  cap_shares: np.ndarray, lots_in_order: Callable[[int], np.ndarray],
+                  price: np.ndarray, unit: np.ndarray, derivatives: np.ndarray | None,
+                  tolerance: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Bring every class back inside its hard band after rounding and cash repair.
+
+    While a class lies outside its band by more than its rounding tolerance, try every order
+    that moves it back: more or fewer whole units of a security loading on it, in any account
+    where the trade is open (buy cap, lots to sell), without a same-solve wash sale, and bought
+    with cash the account has, or funded by selling whole units of another of its positions;
+    take the one that leaves the least total excess, and stop when none lowers it. What cannot
+    be repaired is left to :func:`verify`, which names the class and the distance.
+    """
+    if data.soft_bands:
+        return buy_shares, sell_shares
+    buy_shares, sell_shares = buy_shares.copy(), sell_shares.copy()
+    lot_security = data.pair_security[data.lot_pair]
+    held = np.bincount(data.lot_pair, weights=cap_shares, minlength=data.n_pairs)
+
+    def state(buy_now: np.ndarray, sell_now: np.ndarray) -> tuple[float, np.ndarray, bool]:
+        """Total excess over the tolerances, cash shortfall per account, no wash conflict."""
+        point = Point.of(buy_now * price[data.pair_security] / data.nav,
+                         sell_now * price[lot_security] / data.nav, derivatives)
+        upper, lower = band_rows(data, point)
+        slack = tolerance(buy_now, sell_now) * data.scale
+        excess = np.maximum(np.maximum(upper, lower) - slack, 0.0)
+        washes = bool(wash_conflicts(data, point.buys, point.sells, 0.0))
+        return float(excess.sum()), cash_shortfall(data, point), not washes
+
+    def funded(new_buy: np.ndarray, new_sell: np.ndarray, short: np.ndarray,
+               a: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The same trades with account ``a``'s shortfall covered by selling whole units of one
+        of its positions (each candidate position once)."""
+        out = []
+        need = short[a] * data.nav * 1.01
+        sold_now = np.bincount(data.lot_pair, weights=new_sell, minlength=data.n_pairs)
+        for q in map(int, np.flatnonzero((data.pair_account == a) & (held - sold_now > 0))):
+            j = data.pair_security[q]
+            count = _whole_units(need / price[j], unit[j])
+            if count <= held[q] - sold_now[q] + 1e-9:
+                sell_more = new_sell.copy()
+                _add_sells(sell_more, lots_in_order(q), cap_shares, count)
+                out.append((new_buy, sell_more))
+        return out
+
+    for _ in range(4 * len(data.classes) + 8):
+        total, _, _ = state(buy_shares, sell_shares)
+        if total <= 0:
+            break
+        point = Point.of(buy_shares * price[data.pair_security] / data.nav,
+                         sell_shares * price[lot_security] / data.nav, derivatives)
+        upper, lower = band_rows(data, point)
+        slack = tolerance(buy_shares, sell_shares) * data.scale
+        k = int(np.argmax(np.maximum(upper, lower) - slack))
+        wanted = -1.0 if upper[k] >= lower[k] else 1.0  # less or more exposure to class k
+        amount = float(max(upper[k], lower[k]) - slack[k]) * data.nav  # currency of exposure
+        best: tuple[float, float, np.ndarray, np.ndarray] | None = None
+        for i in map(int, np.flatnonzero(data.exposure[k] != 0)):
+            buy_side = np.sign(data.exposure[k, i]) == wanted  # buying i moves k the right way
+            shares = amount / (price[i] * abs(data.exposure[k, i]))
+            shares = _whole_units(shares * (1 + 1e-9), unit[i])
+            for p in map(int, np.flatnonzero(data.pair_security == i)):
+                sold = sell_shares[data.lot_pair == p].sum()
+                trials = []
+                if buy_side:
+                    if sold > 0:
+                        trials.append(("sell less", min(shares, sold)))
+                    if data.buy_cap[p] > 0:
+                        trials.append(("buy more", shares))
+                else:
+                    if buy_shares[p] > 0:
+                        trials.append(("buy less", min(shares, buy_shares[p])))
+                    if held[p] - sold > 0:
+                        trials.append(("sell more", min(shares, held[p] - sold)))
+                for how, count in trials:
+                    new_buy, new_sell = buy_shares.copy(), sell_shares.copy()
+                    if how == "buy more":
+                        new_buy[p] += count
+                    elif how == "buy less":
+                        new_buy[p] -= count
+                    elif how == "sell more":
+                        _add_sells(new_sell, lots_in_order(p), cap_shares, count)
+                    else:
+                        _remove_sells(new_sell, lots_in_order(p), count)
+                    after, short, clean = state(new_buy, new_sell)
+                    options = [(new_buy, new_sell, after, short, clean)]
+                    a = int(data.pair_account[p])
+                    if clean and short[a] > CASH_TOLERANCE and how in ("buy more", "sell less"):
+                        for fb, fs in funded(new_buy, new_sell, short, a):
+                            options.append((fb, fs, *state(fb, fs)))
+                    value = count * price[i]
+                    for fb, fs, after, short, clean in options:
+                        if clean and (short <= CASH_TOLERANCE).all() and after < total - 1e-15 \
+                                and (best is None or (after, value) < (best[0], best[1])):
+                            best = (after, value, fb, fs)
+        if best is None:
+            break
+        buy_shares, sell_shares = best[2], best[3]
+    return buy_shares, sell_shares
 
 
 def _whole_units(shares: float, unit: float) -> float:
