@@ -170,21 +170,27 @@ def _reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray,
     available = data.cash + data.flow - data.reserve
     loss_sold = np.bincount(data.lot_pair, weights=trades.sells * (data.gain_fraction < 0)
                             * data.taxable_lot, minlength=data.n_pairs)
-    # per order, the first class (in class order) whose band the order moves back towards
+    # per order, the first class (in class order) whose band the order moves back towards:
+    # over the nonzero exposures only (a security loads on few classes)
     side = np.where(net_shares[traded] > 0, 1.0, -1.0)
-    direction = np.sign(data.exposure[:, data.pair_security[traded]]) * side
-    above = (weights > data.upper + 1e-12)[:, None] & (direction < 0)
-    below = (weights < data.lower - 1e-12)[:, None] & (direction > 0)
-    band = above | below
-    first = np.argmax(band, axis=0)
+    loads = data.exposure_sparse[:, data.pair_security[traded]].tocoo()
+    k, n = loads.row, loads.col
+    direction = np.sign(loads.data) * side[n]
+    above = (weights[k] > data.upper[k] + 1e-12) & (direction < 0)
+    below = (weights[k] < data.lower[k] - 1e-12) & (direction > 0)
+    hit = above | below
+    first = np.full(len(traded), len(data.classes))
+    np.minimum.at(first, n[hit], k[hit])
     out = []
-    for n, p in enumerate(traded):
+    for n_order, p in enumerate(traded):
         a = data.pair_account[p]
-        buy = side[n] > 0
+        buy = side[n_order] > 0
         reason = None
-        if band[first[n], n]:
-            edge = "above upper" if above[first[n], n] else "below lower"
-            reason = f"band: {data.classes[first[n]]} {edge} edge"
+        k_first = first[n_order]
+        if k_first < len(data.classes):
+            moving_down = -side[n_order] * np.sign(data.exposure[k_first, data.pair_security[p]])
+            edge = "above upper" if moving_down > 0 else "below lower"
+            reason = f"band: {data.classes[k_first]} {edge} edge"
         if reason is None and buy and data.flow[a] > 0:
             reason = "flow: deploy contribution"
         elif reason is None and not buy and data.flow[a] < 0:

@@ -125,7 +125,7 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         sells=sell_shares * price[lot_security] / data.nav,
         # what a repair moved and could not take back stays allowed, and is reported (events)
         band_tolerance=tolerance(buy_shares, sell_shares)
-        + np.abs(data.exposure) @ repaired / data.scale, repairs=repairs,
+        + abs(data.exposure_sparse) @ repaired / data.scale, repairs=repairs,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
@@ -346,7 +346,7 @@ def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.n
     np.add.at(traded, data.pair_security[(buy_shares > 0) | ordered[0]], 1)
     np.add.at(traded, lot_security[(sell_shares > 0) | ordered[1]], 1)
     unit_weight = traded * unit * price / data.nav
-    tolerance = np.abs(data.exposure) @ unit_weight / data.scale
+    tolerance = abs(data.exposure_sparse) @ unit_weight / data.scale
     return tolerance + 1e-6
 
 
