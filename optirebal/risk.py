@@ -86,11 +86,13 @@ class RiskModel:
         if list(loadings.columns.map(str)) != list(omega.classes):
             raise InputError("loadings columns must match the factor covariance labels",
                              field="loadings")
-        load = loadings.to_numpy(dtype=float)
+        load = _numbers(loadings, "loadings")
         if not np.isfinite(load).all():
             row = loadings.index[int(np.argmax(~np.isfinite(load).all(axis=1)))]
             raise InputError("not finite", field="loadings", row=row)
-        delta = pd.Series(specific_variance, dtype=float).reindex(loadings.index)
+        given = pd.Series(specific_variance)
+        delta = pd.Series(_numbers(given.to_frame("specific_variance"), "specific_variance")[:, 0],
+                          index=given.index).reindex(loadings.index)
         bad = delta.isna() | (delta < 0) | ~np.isfinite(delta)
         if bad.any():
             raise InputError("must be finite and >= 0 for every class", field="specific_variance",
@@ -125,6 +127,21 @@ class RiskModel:
         return float(np.sqrt(np.sum((factor.T @ d) ** 2) + np.sum(delta * d * d)))
 
 
+def _numbers(frame: pd.DataFrame, field: str) -> np.ndarray:
+    """The frame's values as floats, or an :class:`InputError` naming the first cell that is
+    not a number (text, a bool)."""
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            continue  # the common case: one vectorized check per column
+        for row, value in values.items():
+            if isinstance(value, bool | np.bool_) or not isinstance(
+                    value, int | float | np.integer | np.floating):
+                raise InputError(f"must be a number, got {value!r} in column {column!r}",
+                                 field=field, row=str(row))
+    return frame.to_numpy(dtype=float)
+
+
 def _square(matrix: pd.DataFrame, field: str) -> pd.DataFrame:
     if not isinstance(matrix, pd.DataFrame):
         raise InputError("must be a DataFrame", field=field)
@@ -133,7 +150,7 @@ def _square(matrix: pd.DataFrame, field: str) -> pd.DataFrame:
     cov.columns = cov.columns.map(str)
     if cov.shape[0] != cov.shape[1] or list(cov.index) != list(cov.columns):
         raise InputError("must be square with the same labels on rows and columns", field=field)
-    values = cov.to_numpy(dtype=float)
+    values = _numbers(cov, field)
     if not np.isfinite(values).all():
         row = cov.index[int(np.argmax(~np.isfinite(values).all(axis=1)))]
         raise InputError("not finite", field=field, row=row)

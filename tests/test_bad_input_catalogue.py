@@ -665,7 +665,26 @@ MODEL_CASES: list[tuple[str, Callable[[Path], Path], type, str, object]] = [
 
 # --- tests -------------------------------------------------------------------------------------
 
-CASES = POLICY_CASES + TOML_CASES + FILE_CASES + FRAME_CASES
+def _risk(make_frames: Callable[[], tuple[pd.DataFrame, ...]]) -> Callable[[Path], object]:
+    """A case that builds a risk model directly (not through ``from_frames``)."""
+    return lambda _: orb.RiskModel.from_factors(*make_frames())
+
+
+FACTOR_LOADINGS = pd.DataFrame({"f": [1.0, 0.5]}, index=["equity", "bonds"])
+FACTOR_COV = pd.DataFrame([[0.04]], index=["f"], columns=["f"])
+RISK_CASES: list[tuple[str, Callable[[Path], object], type, str, object]] = [
+    ("risk model: text in a covariance cell", lambda _: orb.RiskModel.from_covariance(
+        pd.DataFrame([[0.04, "x"], [0.01, 0.09]], index=["a", "b"], columns=["a", "b"])),
+     IE, "covariance", "a"),
+    ("risk model: text in a loading", _risk(lambda: (
+        FACTOR_LOADINGS.astype(object).assign(f=[1.0, "y"]), FACTOR_COV,
+        pd.Series({"equity": 0.01, "bonds": 0.02}))), IE, "loadings", "bonds"),
+    ("risk model: text in a specific variance", _risk(lambda: (
+        FACTOR_LOADINGS, FACTOR_COV, pd.Series({"equity": 0.01, "bonds": "z"}))), IE,
+     "specific_variance", "bonds"),
+]
+
+CASES = POLICY_CASES + TOML_CASES + FILE_CASES + FRAME_CASES + RISK_CASES
 
 
 def test_the_catalogue_is_large_and_distinct() -> None:
