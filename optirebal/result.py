@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -172,17 +173,21 @@ class Result:
         ]
         head += [f"fix: {f}" for f in d.fixes] + [f"note: {n}" for n in d.notes]
         parts = ["\n".join(head)]
-        with pd.option_context("display.width", 120, "display.max_columns", 20,
-                               "display.float_format", "{:,.4f}".format):
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
             for name, frame in self._tables().items():
                 parts += [_TITLES[name], _text(frame)]
         return "\n\n".join(parts)
 
     def _tables(self) -> dict[str, pd.DataFrame]:
-        """The tables shown to people: :meth:`to_frames` without the diagnostics and events,
-        which the head line and the notes already say."""
+        """The tables shown to people, formatted per column (:func:`present`):
+        :meth:`to_frames` without the diagnostics and events, which the head line and the notes
+        already say, and without a tax table that is all zeros (no taxable account)."""
         frames = self.to_frames()
-        return {name: frame for name, frame in frames.items()
+        if "tax" in frames:
+            amounts = frames["tax"].loc[frames["tax"]["item"] != "region", "value"]
+            if not amounts.abs().gt(0).any():
+                del frames["tax"]
+        return {name: present(name, frame) for name, frame in frames.items()
                 if name not in ("diagnostics", "events")}
 
     def plot(self) -> Figure:
@@ -236,14 +241,61 @@ class Result:
             blocks.append("<ul>" + "".join(f"<li>{html.escape(message)}</li>"
                                            for message in self.events["message"]) + "</ul>")
         for name, frame in self._tables().items():
-            blocks.append(f"<h5>{_TITLES[name]}</h5>"
-                          + frame.to_html(index=False, float_format="{:,.4f}".format))
+            blocks.append(f"<h5>{_TITLES[name]}</h5>" + frame.to_html(index=False))
         return "\n".join(blocks)
 
 
 _TITLES = {"orders": "Orders", "lots_sold": "Lots sold", "weights": "Weights", "costs": "Costs",
            "cash": "Cash", "tracking_error": "Tracking error", "tax": "Tax",
            "synthetic": "Synthetic trades"}
+
+
+SHARE_COLUMNS = {"shares", "contracts", "contracts_before", "contracts_after"}
+WEIGHT_COLUMNS = {"before", "after", "target", "lower", "upper", "outside"}
+TOTALS = {"orders": ("value",), "lots_sold": ("shares", "proceeds", "basis", "gain",
+                                              "disallowed_loss", "recognized_gain"),
+          "cash": ("before", "flow", "traded", "costs", "after", "reserve")}
+
+
+def present(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A table of the result as text, column by column: shares whole when they are (else 4
+    decimals), weights and tracking error in %, bp with 2 decimals, money with separators and
+    cents (never ``-0.00``), and a totals row for orders, lots sold and cash."""
+    out = frame.copy()
+    total: dict[str, str] = {c: "" for c in out.columns}
+    if name in TOTALS and len(out):
+        total[out.columns[0]] = "total"
+    for column in out.columns:
+        values = out[column]
+        if not pd.api.types.is_float_dtype(values):
+            continue
+        if column in SHARE_COLUMNS:
+            formatter: Callable[[float], str] = _shares
+        elif (name == "weights" and column in WEIGHT_COLUMNS) or name == "tracking_error":
+            formatter = "{:.2%}".format
+        elif column == "bps":
+            formatter = "{:.2f}".format
+        else:
+            formatter = _money
+        out[column] = [("" if pd.isna(v) else formatter(float(v) + 0.0)) for v in values]
+        if name in TOTALS and column in TOTALS[name] and len(out):
+            total[column] = formatter(float(values.sum()) + 0.0)
+    if name == "tax":  # the region is a number of its own
+        at = out.index[out["item"] == "region"]
+        out.loc[at, "value"] = [str(int(float(frame.loc[i, "value"]))) for i in at]
+    if name in TOTALS and len(out):
+        out = pd.concat([out.astype(str), pd.DataFrame([total])], ignore_index=True)
+    return out
+
+
+def _shares(value: float) -> str:
+    whole = round(value)
+    return f"{whole:,}" if abs(value - whole) < 1e-9 else f"{value:,.4f}"
+
+
+def _money(value: float) -> str:
+    text = f"{value:,.2f}"
+    return "0.00" if text == "-0.00" else text
 
 
 def _text(frame: pd.DataFrame) -> str:

@@ -74,3 +74,13 @@ def test_plot_shows_weights_against_bands_and_the_costs() -> None:
     weights, costs = fig.axes
     assert [t.get_text() for t in weights.get_yticklabels()] == list(result.weights.index)
     assert len(costs.patches) == len(result.costs) - 1  # every component but the total
+
+
+def test_the_summary_formats_each_column() -> None:
+    text = orb.solve(*orb.load(HOUSEHOLD)).summary()
+    assert " -700 " in text and "-700.0000" not in text  # whole shares are whole
+    assert "42.06%" in text or "%" in text.split("Weights")[1].split("Costs")[0]
+    assert "-61,880.00" in text and "-0.00" not in text
+    assert "\n    total " in text  # a totals row under the orders
+    pension = orb.solve(*orb.load(str(ROOT / "models" / "pension_6040.toml"))).summary()
+    assert "\nTax\n" not in pension  # a tax-exempt trust has no tax table
