@@ -79,7 +79,8 @@ def test_plot_shows_weights_against_bands_and_the_costs() -> None:
 def test_the_summary_formats_each_column() -> None:
     text = orb.solve(*orb.load(HOUSEHOLD)).summary()
     assert " -700 " in text and "-700.0000" not in text  # whole shares are whole
-    assert "42.06%" in text or "%" in text.split("Weights")[1].split("Costs")[0]
+    weights = text.split("\nWeights\n")[1].split("\nCosts\n")[0]
+    assert "%" in weights and "0.4206" not in weights  # weights in percent, not fractions
     assert "-61,880.00" in text and "-0.00" not in text
     assert "\n    total " in text  # a totals row under the orders
     pension = orb.solve(*orb.load(str(ROOT / "models" / "pension_6040.toml"))).summary()
