@@ -874,3 +874,13 @@ def test_covariance_must_cover_the_orders_and_be_annualized() -> None:
             risk_aversion=0.0,
             covariance=not_psd * VOL**2 * DAYS,
         )
+
+
+def test_frontier_progress_bar_counts_the_points(capsys: pytest.CaptureFixture[str]) -> None:
+    """``progress=True`` shows one tqdm bar over the risk aversions, on standard error."""
+    orders, market = make_orders(50_000.0), make_market()
+    quiet = frontier(orders, market, risk_aversions=[0.0, 1e-6, 1e-5])
+    loud = frontier(orders, market, risk_aversions=[0.0, 1e-6, 1e-5], progress=True)
+    pd.testing.assert_frame_equal(quiet, loud)
+    err = capsys.readouterr().err
+    assert "frontier" in err and "3/3" in err

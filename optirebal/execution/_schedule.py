@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from optirebal.errors import InputError
 from optirebal.execution import _program
@@ -232,6 +233,7 @@ def frontier(
     covariance: pd.DataFrame | RiskModel | None = None,
     trading_days_per_year: float = 252.0,
     solvers: Sequence[str] = DEFAULT_SOLVERS,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """The efficient frontier of expected cost against risk over a range of risk aversions.
 
@@ -250,6 +252,9 @@ def frontier(
     orders, market, horizon_days, intervals, impact, participation_cap, volume_profile, \
 covariance, trading_days_per_year, solvers
         As in :func:`schedule`.
+    progress : bool, default False
+        Show a progress bar (tqdm, on standard error) over the risk aversions: a frontier of
+        500 orders takes about a second a point.
 
     Returns
     -------
@@ -277,7 +282,7 @@ covariance, trading_days_per_year, solvers
             raise InputError("needs at least one value", field="risk_aversions")
     programs = None if _trivial(plan) else _program.Programs(plan)
     rows = []
-    for lam in lams:
+    for lam in tqdm(lams, desc="frontier", unit="point", disable=not progress):
         path = (
             _trivial_solution(plan).path
             if programs is None
