@@ -83,7 +83,7 @@ class Result:
     nav : float
         Pre-trade net asset value (currency).
     tax : DataFrame or None
-        Index ``item`` (see :data:`optirebal.tax.report.TAX_ITEMS`), column ``value``: the
+        Index ``item`` (see :data:`optirebal.decode.tax_report.TAX_ITEMS`), column ``value``: the
         year-to-date and realized net short- and long-term gains, the exact US-netting tax of the
         year before and after the trades and its difference ``tax_exact`` (whichever model chose
         the trades), the per-lot linear figure, amounts taxed at each rate, the ordinary offset

@@ -433,7 +433,7 @@ def _raise(schema: FrameSchema, frame: pd.DataFrame, name: str, row: Any, value:
             if not isinstance(given, pd.Series | pd.DataFrame):
                 original = given
         except (KeyError, TypeError):
-            pass
+            pass  # a duplicated or odd label: keep the value pandera reported
     else:
         row = None
     original = plain(original)

@@ -195,13 +195,6 @@ def decode_contracts(data: ProblemData, change: np.ndarray | None, zero: float,
 # --- result -------------------------------------------------------------------------------------
 
 
-def overlay_cost_values(data: ProblemData, change: np.ndarray | None) -> dict[str, float]:
-    """Derivative spread (paid now) and carry (over the horizon), currency; {} without overlay."""
-    if data.overlay is None:
-        return {}
-    return {k: float(v.sum() * data.nav) for k, v in overlay_costs(data, change).items()}
-
-
 def overlay_cash_frame(data: ProblemData, cash: pd.DataFrame,
                        change: np.ndarray | None) -> pd.DataFrame:
     """The result's cash frame with the overlay's cash: premiums traded, spread, margin reserved.

@@ -32,7 +32,8 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
     """Round a solution (weights) into shares, repair cash, and verify the outcome.
 
     ``derivatives`` (change of derivative notional, weights) is rounded into whole contracts and
-    repaired against the bands and the margin cash (:func:`optirebal.synthetic.decode_contracts`).
+    repaired against the bands and the margin cash
+    (:func:`optirebal.decode.contracts.decode_contracts`).
 
     Raises
     ------
@@ -246,13 +247,21 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
     lot_security = data.pair_security[data.lot_pair]
     held = np.bincount(data.lot_pair, weights=cap_shares, minlength=data.n_pairs)
 
+    def point_of(buy_now: np.ndarray, sell_now: np.ndarray) -> Point:
+        return Point.of(buy_now * price[data.pair_security] / data.nav,
+                        sell_now * price[lot_security] / data.nav, derivatives)
+
+    def gaps(buy_now: np.ndarray, sell_now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per class, how far the upper and the lower band rows are broken beyond the
+        tolerance (units of V; negative inside)."""
+        upper, lower = band_rows(data, point_of(buy_now, sell_now))
+        slack = tolerance(buy_now, sell_now) * data.scale
+        return upper - slack, lower - slack
+
     def state(buy_now: np.ndarray, sell_now: np.ndarray) -> tuple[float, np.ndarray, bool]:
         """Total excess over the tolerances, cash shortfall per account, no wash conflict."""
-        point = Point.of(buy_now * price[data.pair_security] / data.nav,
-                         sell_now * price[lot_security] / data.nav, derivatives)
-        upper, lower = band_rows(data, point)
-        slack = tolerance(buy_now, sell_now) * data.scale
-        excess = np.maximum(np.maximum(upper, lower) - slack, 0.0)
+        point = point_of(buy_now, sell_now)
+        excess = np.maximum(np.maximum(*gaps(buy_now, sell_now)), 0.0)
         washes = bool(wash_conflicts(data, point.buys, point.sells, 0.0))
         return float(excess.sum()), cash_shortfall(data, point), not washes
 
@@ -273,23 +282,21 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
         return out
 
     for _ in range(4 * len(data.classes) + 8):
-        total, _, _ = state(buy_shares, sell_shares)
+        upper, lower = gaps(buy_shares, sell_shares)
+        total = float(np.maximum(np.maximum(upper, lower), 0.0).sum())
         if total <= 0:
             break
-        point = Point.of(buy_shares * price[data.pair_security] / data.nav,
-                         sell_shares * price[lot_security] / data.nav, derivatives)
-        upper, lower = band_rows(data, point)
-        slack = tolerance(buy_shares, sell_shares) * data.scale
-        k = int(np.argmax(np.maximum(upper, lower) - slack))
+        k = int(np.argmax(np.maximum(upper, lower)))
         wanted = -1.0 if upper[k] >= lower[k] else 1.0  # less or more exposure to class k
-        amount = float(max(upper[k], lower[k]) - slack[k]) * data.nav  # currency of exposure
+        amount = float(max(upper[k], lower[k])) * data.nav  # currency of exposure to move
+        sold_in = np.bincount(data.lot_pair, weights=sell_shares, minlength=data.n_pairs)
         best: tuple[float, float, np.ndarray, np.ndarray] | None = None
         for i in map(int, np.flatnonzero(data.exposure[k] != 0)):
             buy_side = np.sign(data.exposure[k, i]) == wanted  # buying i moves k the right way
             shares = amount / (price[i] * abs(data.exposure[k, i]))
             shares = _whole_units(shares * (1 + 1e-9), unit[i])
             for p in map(int, np.flatnonzero(data.pair_security == i)):
-                sold = sell_shares[data.lot_pair == p].sum()
+                sold = sold_in[p]
                 trials = []
                 if buy_side:
                     if sold > 0:

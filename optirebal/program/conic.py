@@ -15,9 +15,9 @@ ECOS take the same data through one extra cone.
 Why not cvxpy: its DPP compilation of parameter-times-variable products needs memory that grows
 with the square of the lots (4.9 GB at 5,000 lots; 20,000 lots does not fit in 24 GB), and
 building from constants costs cvxpy 0.1 to 0.8 s per call. Assembling the sparse arrays here is
-linear in the size and takes milliseconds, so every call builds afresh from values and nothing
-but the value-free structure (:class:`optirebal.program.layout.Layout`) is re-used
-(``docs/architecture.md``).
+linear in the size and takes milliseconds, so every call builds afresh from values; what a
+:class:`~optirebal.rebalance.Rebalancer` keeps between calls is a
+:class:`~optirebal.program.workspace.Workspace` per shape (``docs/architecture.md``).
 """
 
 from __future__ import annotations

@@ -111,9 +111,7 @@ def post_trade_weights(data: ProblemData, x: Point) -> np.ndarray:
     Derivative exposure counts; carry accrues over the horizon and is not paid now.
     """
     cost = immediate_cost(data, x)
-    exposure = data.exposure_before + data.exposure @ data.security_trades(x.buys, x.sells)
-    if data.overlay is not None and len(x.derivatives):
-        exposure = exposure + data.overlay.exposure @ x.derivatives
+    exposure = x.deviation(data) + data.target * data.scale
     if data.policy.cash_class in data.classes:
         exposure[-1] -= cost
     return exposure / (data.scale - cost)

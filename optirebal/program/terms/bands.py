@@ -46,7 +46,7 @@ def band_rows(data: ProblemData, x: Point) -> tuple[np.ndarray, np.ndarray]:
     (units of V, before any soft-band slack): positive where a hard band would be broken."""
     from optirebal.program.terms import immediate_cost
 
-    deviation = data.deviation(x.buys, x.sells, x.derivatives if len(x.derivatives) else None)
+    deviation = x.deviation(data)
     cost = immediate_cost(data, x)
     upper_cost, lower_cost = band_cost_weights(data)
     return (deviation + upper_cost * cost - (data.upper - data.target) * data.scale,

@@ -31,6 +31,11 @@ class Point:
     sells: np.ndarray
     derivatives: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
+    def deviation(self, data: ProblemData) -> np.ndarray:
+        """``z``: post-trade class exposure less target (units of V, before costs)."""
+        return data.deviation(self.buys, self.sells,
+                              self.derivatives if len(self.derivatives) else None)
+
     @staticmethod
     def of(buys: np.ndarray, sells: np.ndarray, derivatives: np.ndarray | None = None) -> Point:
         """A point from arrays; ``derivatives`` None when there is no overlay change."""

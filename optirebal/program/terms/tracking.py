@@ -45,7 +45,7 @@ class Tracking(BaseTerm):
             bld.minimize_squares("factor exposure", 1.0)
 
     def objective(self, data: ProblemData, x: Point) -> float:
-        z = data.deviation(x.buys, x.sells, x.derivatives if len(x.derivatives) else None)
+        z = x.deviation(data)
         root = risk_scale(data)
         return float(root**2 * (np.sum((data.factor.T @ z) ** 2)
                                 + np.sum(data.specific_variance * z**2)))
