@@ -37,6 +37,8 @@ BAND_KINDS = ("absolute", "relative", "range")
 IMPACT_MODELS = ("power", "quadratic", "none")
 TAX_MODELS = ("linear", "exact", "none")
 WASH_SALE_LOTS = ("no_benefit", "no_sell")
+LOT_RELIEF = ("optimal", "hifo", "fifo", "lifo")
+HOLDING_PERIODS = ("tacking", "replacement_date")
 FILING_STATUSES = ("single", "married_joint", "married_separate", "head_of_household")
 SOLVERS = ("CLARABEL", "ECOS", "OSQP")
 TARGET_SUM_TOLERANCE = 1e-6
@@ -216,6 +218,16 @@ class Tax:
     swap_tracking_cost_bps
         Tracking-error cost of holding a substitute instead of the original, charged on buys of
         substitutes (bp of the value bought).
+    lot_relief
+        Which lots a sale relieves: ``"optimal"`` (the program chooses lot by lot, specific
+        identification, Treas. Reg. 1.1012-1(c)), or a fixed order the decode follows:
+        ``"hifo"`` (highest basis per share first), ``"fifo"`` (earliest acquired first),
+        ``"lifo"`` (latest acquired first).
+    holding_period
+        Holding period of replacement shares of a wash sale: ``"tacking"`` (the sold shares'
+        holding period is added, IRC 1223(3); the default) or ``"replacement_date"`` (counted
+        from the purchase, as some brokers report). Honoured where lots are carried forward
+        (:mod:`optirebal.backtest`).
     """
 
     model: str = "linear"
@@ -234,9 +246,13 @@ class Tax:
     wash_sale_lots: str = "no_benefit"
     substitutes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     swap_tracking_cost_bps: float = 0.0
+    lot_relief: str = "optimal"
+    holding_period: str = "tacking"
 
     def __post_init__(self) -> None:
         _set(self, model=choice("tax.model", self.model, TAX_MODELS),
+             lot_relief=choice("tax.lot_relief", self.lot_relief, LOT_RELIEF),
+             holding_period=choice("tax.holding_period", self.holding_period, HOLDING_PERIODS),
              filing_status=choice("tax.filing_status", self.filing_status, FILING_STATUSES),
              wash_sale_lots=choice("tax.wash_sale_lots", self.wash_sale_lots, WASH_SALE_LOTS),
              near_long_term_days=integer("tax.near_long_term_days", self.near_long_term_days))
