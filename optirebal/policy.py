@@ -8,6 +8,7 @@ unknown or misspelled key is an error naming the key (with the nearest known one
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import tomli_w
 
 from optirebal.errors import InputError, PolicyFileError
@@ -41,6 +43,8 @@ LOT_RELIEF = ("optimal", "hifo", "fifo", "lifo")
 HOLDING_PERIODS = ("tacking", "replacement_date")
 FILING_STATUSES = ("single", "married_joint", "married_separate", "head_of_household")
 SOLVERS = ("CLARABEL", "ECOS", "OSQP")
+LOOKS = ("every", "daily", "weekly", "monthly", "quarterly", "semiannual", "annual", "never")
+INCOME = ("cash", "reinvest")
 TARGET_SUM_TOLERANCE = 1e-6
 
 
@@ -343,6 +347,54 @@ MARGIN_SHORTFALL = ("raise", "reduce")
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When a policy looks at the portfolio over time, and what it does with income meanwhile.
+
+    Used by :func:`optirebal.backtest`; a single :func:`optirebal.solve` is one look.
+
+    Parameters
+    ----------
+    looks
+        ``"every"`` (every date of the market data), ``"daily"``, ``"weekly"`` (the last market
+        date of each week), ``"monthly"``, ``"quarterly"``, ``"semiannual"`` (June and December),
+        ``"annual"`` (December), ``"never"`` (only when cash must move), or a pandas offset alias
+        (``"2W-FRI"``, ``"BME"``, ``"10B"``): the last market date on or before each date of
+        ``pandas.date_range(start, end, freq=looks)``.
+    dates
+        Explicit look dates (ISO 8601, ``YYYY-MM-DD``), each a date of the market data; they
+        replace ``looks`` when given.
+    income
+        Cash distributions (``Market.income``): ``"cash"`` (credited to the account's cash) or
+        ``"reinvest"`` (bought back in the same security on the pay date, a new lot).
+    """
+
+    looks: str = "every"
+    dates: tuple[str, ...] = ()
+    income: str = "cash"
+
+    def __post_init__(self) -> None:
+        looks = text("schedule.looks", self.looks)
+        if looks not in LOOKS:
+            try:
+                pd.tseries.frequencies.to_offset(looks)
+            except ValueError:
+                close = difflib.get_close_matches(looks, LOOKS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InputError(f"must be one of {', '.join(LOOKS)} or a pandas offset alias "
+                                 f"such as '2W-FRI', got {looks!r}{hint}",
+                                 field="schedule.looks") from None
+        dates = texts("schedule.dates", self.dates, "('2026-03-31',)")
+        for n, day in enumerate(dates):
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError:
+                raise InputError(f"not an ISO 8601 date (YYYY-MM-DD): {day!r}",
+                                 field="schedule.dates", row=str(n)) from None
+        _set(self, looks=looks, dates=tuple(sorted(dates)),
+             income=choice("schedule.income", self.income, INCOME))
+
+
+@dataclass(frozen=True)
 class Overlay:
     """How derivatives may implement the allocation (see ``docs/overlay.md``).
 
@@ -435,8 +487,20 @@ class Policy:
         buying where cash must be raised); bands still force such trades when needed.
     turnover_cap
         Cap on gross traded value (buys plus sells) as a fraction of NAV; ``None`` for none.
+    fraction
+        Fraction of the gap to the destination band that a trade must close, in (0, 1]: a class
+        at weight ``w`` below its lower edge ``lo`` must reach ``w + fraction (lo - w)`` (above
+        the upper edge, likewise); 0.5 moves halfway. With ``mode = "to_target"`` the band is
+        the target, so 0.5 closes half the gap to the target. Costs and tracking error may still
+        carry a class further.
+    tracking_error_trigger
+        Ex-ante tracking error (annualized, fraction) above which a look trades, from the
+        portfolio's risk model: ``sqrt((w - t)' S (w - t))``. With trigger bands too, either
+        fires; ``None`` for none.
     cash_class
         Name of the class that holds cash.
+    schedule
+        When the policy looks over time (:class:`Schedule`), for :func:`optirebal.backtest`.
     overlay
         Derivative overlay rules (:class:`Overlay`); they matter only when the portfolio holds
         derivatives, except ``implementation = "synthetic"``, which forbids physical trades.
@@ -461,6 +525,8 @@ class Policy:
     target_tolerance: float = 0.0
     counterflow_penalty: float = 1.0
     turnover_cap: float | None = None
+    fraction: float = 1.0
+    tracking_error_trigger: float | None = None
     cash_class: str = "cash"
     costs: Costs = Costs()
     tax: Tax = Tax()
@@ -468,6 +534,7 @@ class Policy:
     decode: DecodeOptions = DecodeOptions()
     solver: SolverOptions = SolverOptions()
     overlay: Overlay = field(default_factory=lambda: Overlay())
+    schedule: Schedule = Schedule()  # noqa: RUF009 (a frozen, immutable default)
     extra_terms: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
@@ -528,6 +595,9 @@ class Policy:
              soft_bands=boolean("soft_bands", self.soft_bands),
              target_tolerance=number("target_tolerance", self.target_tolerance, ge=0, le=1),
              turnover_cap=optional_number("turnover_cap", self.turnover_cap, ge=0),
+             fraction=number("fraction", self.fraction, gt=0, le=1),
+             tracking_error_trigger=optional_number("tracking_error_trigger",
+                                                    self.tracking_error_trigger, ge=0),
              cash_class=text("cash_class", self.cash_class))
         for name in ("risk_aversion", "horizon_years", "band_penalty", "counterflow_penalty"):
             _set(self, **{name: number(name, getattr(self, name), ge=0)})
@@ -541,6 +611,12 @@ class Policy:
     def trigger_of(self, name: str) -> Band | None:
         """Trigger band of class ``name`` (``None`` when the policy has no trigger)."""
         return self.class_triggers.get(name, self.trigger)
+
+    @property
+    def has_trigger(self) -> bool:
+        """Whether some look may end without a trade (trigger bands or a tracking-error level)."""
+        return (self.trigger is not None or bool(self.class_triggers)
+                or self.tracking_error_trigger is not None)
 
     # --- TOML ---------------------------------------------------------------------------------
 
@@ -620,7 +696,7 @@ class Policy:
 
 _PARTS: dict[str, type] = {"costs": Costs, "tax": Tax, "restrictions": Restrictions,
                            "decode": DecodeOptions, "solver": SolverOptions,
-                           "overlay": Overlay}
+                           "overlay": Overlay, "schedule": Schedule}
 _POLICY_KEYS = [f.name for f in dataclasses.fields(Policy) if f.name != "extra_terms"]
 _BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
 _MAPPINGS = ("targets", "class_bands", "class_triggers", "tax.substitutes",

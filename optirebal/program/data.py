@@ -281,6 +281,8 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     if overlay is not None:
         exposure_before = exposure_before + overlay.exposure_before()
     synthetic_caps(policy, buy_cap, sell_cap, cap_reasons)
+    if policy.fraction < 1:
+        lower, upper = partial_edges(exposure_before / scale, lower, upper, policy.fraction)
 
     risk_weight = policy.risk_aversion * policy.horizon_years / 2
     if policy.mode == "to_band":
@@ -317,6 +319,18 @@ def _band_edges(policy: Policy, classes: list[str],
             # cash floats as the residual unless the policy bands it, or triggers on it (its
             # destination then follows its trigger, like any class's)
             lower[k], upper[k] = 0.0, 1.0
+    return lower, upper
+
+
+def partial_edges(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Band edges a trade must reach when it closes ``fraction`` of the gap (weights).
+
+    A class below its lower edge must reach ``w + fraction (lo - w)``, one above its upper edge
+    ``w - fraction (w - hi)``; the other edge, and both edges of a class inside, stay.
+    """
+    lower = np.where(weights < lower, weights + fraction * (lower - weights), lower)
+    upper = np.where(weights > upper, weights - fraction * (weights - upper), upper)
     return lower, upper
 
 
