@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from optirebal.apply import apply_trades
+from optirebal.backtest import BacktestResult, backtest, compare
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -24,18 +25,20 @@ from optirebal.policy import (
     Overlay,
     Policy,
     Restrictions,
+    Schedule,
     SolverOptions,
     Tax,
 )
+from optirebal.market import Market
 from optirebal.portfolio import Portfolio
 from optirebal.rebalance import Rebalancer, solve
 from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel
 
 __all__ = [
-    "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
-    "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
-    "Rebalancer", "Restrictions", "Result", "RiskModel", "SolverError", "SolverOptions", "Tax",
-    "apply_trades", "load", "solve",
+    "BacktestResult", "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
+    "InputError", "Market", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
+    "Rebalancer", "Restrictions", "Result", "RiskModel", "Schedule", "SolverError",
+    "SolverOptions", "Tax", "apply_trades", "backtest", "compare", "load", "solve",
 ]
 __version__ = "0.1.0"

@@ -488,11 +488,11 @@ class Policy:
     turnover_cap
         Cap on gross traded value (buys plus sells) as a fraction of NAV; ``None`` for none.
     fraction
-        Fraction of the gap to the destination band that a trade must close, in (0, 1]: a class
-        at weight ``w`` below its lower edge ``lo`` must reach ``w + fraction (lo - w)`` (above
-        the upper edge, likewise); 0.5 moves halfway. With ``mode = "to_target"`` the band is
-        the target, so 0.5 closes half the gap to the target. Costs and tracking error may still
-        carry a class further.
+        Fraction of the gap to the destination that a trade closes, in (0, 1]: the destination
+        band of a class outside it moves toward the class's weight ``w`` by ``1 - fraction`` of
+        the gap (width kept), so a class above its upper edge ``hi`` ends at most at
+        ``w - fraction (w - hi)`` and no lower than the moved lower edge. With
+        ``mode = "to_target"`` the destination is the target, so 0.5 moves exactly halfway.
     tracking_error_trigger
         Ex-ante tracking error (annualized, fraction) above which a look trades, from the
         portfolio's risk model: ``sqrt((w - t)' S (w - t))``. With trigger bands too, either

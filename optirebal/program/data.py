@@ -239,7 +239,7 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
 
     target = np.array([policy.targets[k] for k in classes])
     lower, upper = _band_edges(policy, classes, target)
-    factor, specific = _risk_arrays(portfolio, classes)
+    factor, specific = risk_arrays(portfolio, classes)
 
     linear_cost = ((sec["half_spread_bps"] + sec["commission_bps"]).to_numpy(dtype=float) / 1e4
                    + sec["commission_per_share"].to_numpy(dtype=float) / price)
@@ -324,17 +324,18 @@ def _band_edges(policy: Policy, classes: list[str],
 
 def partial_edges(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                   fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Band edges a trade must reach when it closes ``fraction`` of the gap (weights).
+    """The destination band of a trade that closes ``fraction`` of the gap (weights).
 
-    A class below its lower edge must reach ``w + fraction (lo - w)``, one above its upper edge
-    ``w - fraction (w - hi)``; the other edge, and both edges of a class inside, stay.
+    A class outside its band ``[lo, hi]`` has it moved toward its weight ``w`` by
+    ``1 - fraction`` of the gap, width kept: above, by ``(1 - fraction) (w - hi)``, so the
+    nearest edge becomes ``w - fraction (w - hi)``; below, likewise. With ``to_target`` the band
+    is the target, which becomes ``w + fraction (t - w)``. Classes inside keep their band.
     """
-    lower = np.where(weights < lower, weights + fraction * (lower - weights), lower)
-    upper = np.where(weights > upper, weights - fraction * (weights - upper), upper)
-    return lower, upper
+    shift = (1 - fraction) * (np.maximum(weights - upper, 0.0) - np.maximum(lower - weights, 0.0))
+    return lower + shift, upper + shift
 
 
-def _risk_arrays(portfolio: Portfolio, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def risk_arrays(portfolio: Portfolio, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Factor and specific variance over ``classes``; the cash class has no risk."""
     risk = portfolio.risk
     factor = risk.factor.reindex(classes, fill_value=0.0).to_numpy(dtype=float)

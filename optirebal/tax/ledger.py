@@ -265,7 +265,10 @@ class _Ledger:
     def sell(self, row: dict[str, Any]) -> None:
         key, label, want = (row["account"], row["security"]), row["label"], -row["shares"]
         if row["lot_id"] is not None:
-            lot = row["lot_id"]
+            lot, piece_no = row["lot_id"], None
+            base, _, number = lot.rpartition("#")
+            if lot not in self.lot_home and base in self.lot_home and number.isdigit():
+                lot, piece_no = base, int(number)  # "<lot>#<k>": piece k of a split lot
             if lot not in self.lot_home:
                 raise InputError(
                     f"unknown lot id {lot!r}: no earlier buy opened it", field="lot_id", row=label
@@ -276,7 +279,9 @@ class _Ledger:
                     field="lot_id", row=label,
                 )  # fmt: skip
             source = sorted(self.lot_pieces[lot], key=lambda p: (p.adjusted_acquired, p.piece))
-            where = f"lot {lot!r}"
+            if piece_no is not None:
+                source = [p for p in source if p.piece == piece_no]
+            where = f"lot {row['lot_id']!r}"
         else:
             source = sorted(
                 self.held.get(key, []), key=lambda p: (p.seq, p.adjusted_acquired, p.piece)
@@ -428,7 +433,8 @@ def wash_sale_ledger(trades: pd.DataFrame) -> LedgerResult:
         One row per trade, in date order (trades of one day in the order they happened):
         ``date``; ``account``; ``security``; ``shares`` (+ buy, - sell); ``price`` (currency per
         share); optional ``lot_id`` (on a buy: the new lot's id, default ``"L<position>"``; on a
-        sell: the lot to sell, default first-in-first-out); optional ``group`` (substantially
+        sell: the lot to sell, default first-in-first-out; ``"<lot>#<k>"`` names piece ``k`` of a
+        lot split by a wash sale, as in ``LedgerResult.lots``); optional ``group`` (substantially
         identical group, default the security); optional ``account_type`` (``taxable``,
         ``tax_deferred`` or ``tax_exempt``; default ``taxable``). Not modified.
 
