@@ -23,6 +23,11 @@ _MONTHLY = "stocks_bonds_monthly.csv.gz"
 _VIX = "vix_daily.csv.gz"
 _STOCKS = "us_stocks_daily.csv.gz"
 
+# Every value should be exactly float(text), so that the documented decimals compare equal:
+# pandas 3 parses that way by default (and deprecates the option); pandas 2 needs round_trip.
+_EXACT_FLOATS: dict[str, Any] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {})
+
 
 def _data_file(name: str) -> Any:
     return resources.files("optirebal.datasets").joinpath("data").joinpath(name)
@@ -37,9 +42,8 @@ def _provenance() -> dict[str, dict[str, str]]:
 
 def _load(name: str) -> pd.DataFrame:
     with _data_file(name).open("rb") as raw:
-        # round_trip: each value is exactly float(text), so the documented decimals compare equal.
         frame = pd.read_csv(raw, compression="gzip", index_col="date", parse_dates=["date"],
-                            date_format="%Y-%m-%d", float_precision="round_trip")
+                            date_format="%Y-%m-%d", **_EXACT_FLOATS)
     frame.columns.name = None
     info = _provenance()[name]
     frame.attrs.update({key: info[key] for key in ("source", "units", "license")})
@@ -143,7 +147,7 @@ def us_stocks_daily() -> pd.DataFrame:
     does not name its upstream vendor. Prices have 3 decimals, so while a back-adjusted price is
     small (AAPL 0.264 on 1990-01-02, BBY 0.107 at its low) daily returns are quantized to a few
     tenths of a percent, and RRC has over a thousand zero-return days. Prefer recent years for
-    daily studies: in 2021-2022 (501 daily returns) every price is above 7 dollars. These are 20
+    daily studies: in 2021-2022 (501 trading days) every price is above 7 dollars. These are 20
     constituents picked after the fact, so a study on them has survivorship bias.
 
     License and terms: ``skfolio`` is BSD-3-Clause and provides this data for testing and
