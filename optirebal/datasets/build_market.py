@@ -45,7 +45,8 @@ __all__ = ["COUPONS_PER_YEAR", "MATURITY_YEARS", "build", "main", "par_bond_retu
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: Maturity of the constant-maturity bond that stands for Moody's Aaa index: Moody's averages
-#: seasoned bonds with 20 years or more to maturity, so 20 years is the conservative end.
+#: seasoned bonds with 20 years or more to maturity (near 30 when it can), so 20 years is the
+#: conservative, shorter-duration end.
 MATURITY_YEARS = 20
 #: US corporate bonds pay semiannual coupons and their yields are quoted semiannually compounded.
 COUPONS_PER_YEAR = 2
