@@ -54,9 +54,14 @@ def test_index_is_dates_sorted_unique_and_values_complete(name: str) -> None:
 @pytest.mark.parametrize("name", list(LOADERS))
 def test_attrs_give_source_units_and_license(name: str) -> None:
     frame = LOADERS[name]()
-    package = "skfolio 1.12.2" if name == "us_stocks_daily.csv.gz" else "arch 8.0.0"
-    assert package in frame.attrs["source"]
-    assert frame.attrs["units"] and frame.attrs["license"]
+    publisher, package, unit = {
+        "stocks_bonds_monthly.csv.gz": ("Moody's", "arch 8.0.0", "fraction per month"),
+        "vix_daily.csv.gz": ("Cboe", "arch 8.0.0", "index points"),
+        "us_stocks_daily.csv.gz": ("S&P 500", "skfolio 1.12.2", "US dollars per share"),
+    }[name]
+    assert publisher in frame.attrs["source"] and package in frame.attrs["source"]
+    assert unit in frame.attrs["units"]
+    assert frame.attrs["license"]
 
 
 @pytest.mark.parametrize("name", list(LOADERS))

@@ -87,9 +87,9 @@ def stocks_bonds_monthly() -> pd.DataFrame:
     overlap. Moody's yield for a month is the *average* of that month's daily yields, not the
     month-end yield, so the bond returns are smoothed and lag the market by about half a month;
     the 20-year maturity is a modelling choice (Moody's averages seasoned bonds with 20 years or
-    more to maturity, near 30 when it can) and no default losses are modelled, so ``bonds`` approximates, and is not,
-    a long-term corporate bond index such as SBBI's. Ken French's factors are revised from time
-    to time; these are the values arch shipped.
+    more to maturity, near 30 when it can) and no default losses are modelled, so ``bonds``
+    approximates, and is not, a long-term corporate bond index such as SBBI's. Ken French's
+    factors are revised from time to time; these are the values arch shipped.
 
     License and terms: the Ken French Data Library is free to use with no formal license (cite
     Fama and French, 1993); Moody's Aaa yields are copyright Moody's Investors Service and
