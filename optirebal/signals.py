@@ -197,11 +197,16 @@ def momentum_12_1(prices: pd.DataFrame) -> pd.DataFrame:
     """Trailing 12-1 month momentum: the return from 12 months ago to 1 month ago.
 
     For each date t and column, ``P(t - 1 month) / P(t - 12 months) - 1``, where P(d) is the
-    last price on or before d (an as-of lookup, skipping missing prices), and the months are
-    calendar months (``pd.DateOffset(months=...)``: 31 March minus one month is 28 or 29
-    February). So the signal does not depend on the sampling frequency: daily, weekly or
-    month-end prices give the same answer where they share the prices. Skipping the latest month
-    avoids the short-term reversal that would otherwise contaminate the trend.
+    last price on or before d (an as-of lookup, skipping missing prices). Months are calendar
+    months with the end-of-month rule of day counts: from a date on or after the last weekday
+    of its month, k months back is the *last day* of that earlier month (so 30 April and
+    Friday 29 November 2024 look back to 31 March and 31 October); from any other date it is
+    the same day of the month, clipped (15 May -> 15 April, 30 March -> 28 or 29 February).
+    So the signal does not depend on the sampling frequency: daily, weekly or month-end prices
+    give the same answer wherever the looked-up prices are in both. (A plain
+    ``pd.DateOffset(months=1)`` would send 30 April to 30 March, and month-end data to the
+    February price.) Skipping the latest month avoids the short-term reversal that would
+    otherwise contaminate the trend. Weekdays are Monday to Friday; holidays are not known.
 
     Parameters
     ----------
@@ -235,9 +240,17 @@ def momentum_12_1(prices: pd.DataFrame) -> pd.DataFrame:
     index = frame.index
     # Carry each column's last price forward so a lookup lands on the last *available* price.
     filled = frame.ffill().to_numpy()
+    days = index.normalize()
+    time_of_day = index - days
+    month_end = days + pd.offsets.MonthEnd(0)
+    last_weekday = np.busday_offset(month_end.to_numpy().astype("datetime64[D]"), 0,
+                                    roll="backward")
+    at_month_end = days.to_numpy().astype("datetime64[D]") >= last_weekday
 
     def as_of(months: int) -> np.ndarray:
-        positions = index.get_indexer(index - pd.DateOffset(months=months), method="pad")
+        same_day = days - pd.DateOffset(months=months)
+        target = same_day.where(~at_month_end, same_day + pd.offsets.MonthEnd(0)) + time_of_day
+        positions = index.get_indexer(target, method="pad")
         looked_up = filled[np.maximum(positions, 0)]
         looked_up[positions < 0] = np.nan  # before the first date: no history
         return looked_up
