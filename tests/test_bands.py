@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from scipy.integrate import quad
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 from optirebal.bands import ErgodicStats, ergodic_stats, optimal_half_width
 from optirebal.errors import InputError
@@ -74,6 +74,40 @@ def test_no_band_without_cost_or_without_weight_drift() -> None:
     # Leverage (pi* = 1.5) is allowed as in GGMS: pi^2 (1-pi)^2 = 2.25 * 0.25.
     levered = optimal_half_width(cost=0.001, risk_aversion=2.0, target=1.5)
     assert levered == pytest.approx((0.375 * 2.25 * 0.25 * 0.002) ** (1 / 3), rel=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [0.15, 0.4])
+def test_merton_width_is_the_optimum_of_the_exact_log_utility_band(sigma: float) -> None:
+    """Independent of GGMS: the growth-optimal band under the exact weight dynamics.
+
+    A log-utility investor (gamma = 1, pi* = mu / sigma^2) who keeps the weight pi in [l, u]
+    grows at the frictionless rate minus (sigma^2 / 2) E[(pi - pi*)^2] minus c times the weight
+    traded per year (Taksar, Klass and Assaf 1988). Between trades dpi = pi (1 - pi) ((mu -
+    sigma^2 pi) dt + sigma dW), whose stationary density on [l, u] is, by the scale-and-speed
+    formula, proportional to pi^(2 pi* - 2) (1 - pi)^(-2 pi*); the weight traded per year at an
+    edge is sigma^2 pi^2 (1 - pi)^2 p(edge) / 2. Maximizing over (l, u) numerically must give
+    the Merton-form half-width with eps = 2c (eps = c would be 2^(1/3) = 26% wider), centred
+    on pi*, for any sigma.
+    """
+    pi_star, c = 0.6, 1e-4
+
+    def density(p: float) -> float:
+        return p ** (2 * pi_star - 2) * (1 - p) ** (-2 * pi_star)
+
+    def growth_lost(v: np.ndarray) -> float:
+        lo, hi = v[0] - v[1], v[0] + v[1]
+        mass = quad(density, lo, hi, epsabs=0, epsrel=1e-13)[0]
+        second = quad(lambda p: (p - pi_star) ** 2 * density(p), lo, hi, epsabs=0,
+                      epsrel=1e-13)[0] / mass
+        traded = sum(sigma**2 * p**2 * (1 - p) ** 2 * density(p) / mass / 2 for p in (lo, hi))
+        return sigma**2 / 2 * second + c * traded
+
+    b = optimal_half_width(cost=c, risk_aversion=1.0, target=pi_star)
+    found = minimize(growth_lost, np.array([pi_star, 0.8 * b]), method="Nelder-Mead",
+                     options={"xatol": 1e-9, "fatol": 1e-18, "maxiter": 2000})
+    assert found.success
+    assert found.x[1] == pytest.approx(b, rel=0.005)
+    assert abs(found.x[0] - pi_star) < 0.005 * b
 
 
 def test_tracking_width_minimizes_long_run_cost_numerically() -> None:
