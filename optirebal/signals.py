@@ -7,7 +7,8 @@
 * :func:`momentum_12_1` and :func:`above_moving_average` are trend signals on a wide price frame
   (dates by securities or classes).
 
-Scalars, numpy arrays and pandas Series go in, the same kind comes out. In the *data* argument
+Scalars, numpy arrays and pandas Series (or DataFrames) go in, the same kind comes out; a list
+comes out as an array. In the *data* argument
 (``vol_estimate``, ``x``) a NaN is a missing reading (a rolling window still warming up) and
 gives NaN; an infinite value raises. The parameters must be finite numbers. Bad input raises
 :class:`optirebal.errors.InputError` naming the argument.
@@ -26,7 +27,7 @@ from optirebal.errors import InputError
 __all__ = ["above_moving_average", "momentum_12_1", "realized_volatility", "velocity",
            "vol_target_scale"]
 
-Data = TypeVar("Data", float, np.ndarray, pd.Series)
+Data = TypeVar("Data", float, np.ndarray, pd.Series, pd.DataFrame)
 
 
 def _param(value: object, field: str) -> float:
@@ -55,10 +56,12 @@ def _data(value: object, field: str) -> np.ndarray:
 
 
 def _like(result: np.ndarray, template: object) -> float | np.ndarray | pd.Series:
-    """``result`` in the kind of ``template``: Series (same index and name), array, or float."""
+    """``result`` in the kind of ``template``: Series or DataFrame (same labels), array, float."""
     if isinstance(template, pd.Series):
         return pd.Series(result, index=template.index, name=template.name)
-    if isinstance(template, np.ndarray):
+    if isinstance(template, pd.DataFrame):
+        return pd.DataFrame(result, index=template.index, columns=template.columns)
+    if isinstance(template, np.ndarray) or result.ndim > 0:  # arrays, and lists as arrays
         return result
     return float(result)
 
@@ -242,10 +245,12 @@ def momentum_12_1(prices: pd.DataFrame) -> pd.DataFrame:
     filled = frame.ffill().to_numpy()
     days = index.normalize()
     time_of_day = index - days
-    month_end = days + pd.offsets.MonthEnd(0)
-    last_weekday = np.busday_offset(month_end.to_numpy().astype("datetime64[D]"), 0,
-                                    roll="backward")
-    at_month_end = days.to_numpy().astype("datetime64[D]") >= last_weekday
+    # Wall-clock calendar dates decide "month end" (a time zone changes nothing here).
+    local = (days if days.tz is None else days.tz_localize(None)).to_numpy()
+    local = local.astype("datetime64[D]")
+    month_end = (pd.DatetimeIndex(local) + pd.offsets.MonthEnd(0)).to_numpy()
+    last_weekday = np.busday_offset(month_end.astype("datetime64[D]"), 0, roll="backward")
+    at_month_end = local >= last_weekday
 
     def as_of(months: int) -> np.ndarray:
         same_day = days - pd.DateOffset(months=months)

@@ -45,6 +45,14 @@ def test_velocity_keeps_the_kind_of_its_input() -> None:
     assert series.iloc[2] == pytest.approx(0.65)
 
 
+def test_velocity_and_scale_take_lists_and_frames() -> None:
+    np.testing.assert_allclose(velocity([10.0, 25.0], **RAMP), [0.2, 0.5])
+    frame = pd.DataFrame({"vix": [10.0, 25.0]}, index=["x", "y"])
+    out = velocity(frame, **RAMP)
+    assert isinstance(out, pd.DataFrame) and out.index.equals(frame.index)
+    np.testing.assert_allclose(vol_target_scale(0.1, [0.2, 0.05], 1.0), [0.5, 1.0])
+
+
 def test_velocity_constant_when_v_min_equals_v_max() -> None:
     np.testing.assert_allclose(velocity(np.array([0.0, 20.0, 99.0]), 0.5, 0.5, 15.0, 35.0),
                                [0.5, 0.5, 0.5])
@@ -148,6 +156,15 @@ def test_momentum_12_1_does_not_depend_on_the_sampling_frequency(rule: str) -> N
     assert from_month_ends.notna().sum().sum() == 2 * 24  # 2020-01 .. 2021-12
     np.testing.assert_allclose(from_month_ends.to_numpy(),
                                momentum_12_1(daily).loc[month_ends.index].to_numpy())
+
+
+def test_momentum_12_1_with_a_time_zone_and_a_time_of_day() -> None:
+    prices = _daily_growth("2020-01-01", "2021-06-30", 0.001)
+    expected = momentum_12_1(prices).to_numpy()
+    for index in (prices.index.tz_localize("America/New_York"),
+                  prices.index + pd.Timedelta(hours=16)):
+        shifted = prices.set_axis(index)
+        np.testing.assert_allclose(momentum_12_1(shifted).to_numpy(), expected)
 
 
 def test_momentum_12_1_looks_up_the_last_available_price() -> None:
