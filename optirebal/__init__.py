@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from optirebal.apply import apply_trades
-from optirebal.backtest import BacktestResult, backtest, compare
+from optirebal.backtest import BacktestResult, backtest, compare, sweep
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -39,6 +39,6 @@ __all__ = [
     "BacktestResult", "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
     "InputError", "Market", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
     "Rebalancer", "Restrictions", "Result", "RiskModel", "Schedule", "SolverError",
-    "SolverOptions", "Tax", "apply_trades", "backtest", "compare", "load", "solve",
+    "SolverOptions", "Tax", "apply_trades", "backtest", "compare", "load", "solve", "sweep",
 ]
 __version__ = "0.1.0"

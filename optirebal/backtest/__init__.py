@@ -3,5 +3,6 @@
 
 from optirebal.backtest.engine import backtest
 from optirebal.backtest.result import BacktestResult, compare
+from optirebal.backtest.sweep import sweep
 
-__all__ = ["BacktestResult", "backtest", "compare"]
+__all__ = ["BacktestResult", "backtest", "compare", "sweep"]

@@ -54,6 +54,7 @@ class Recorder:
         self.trades: list[pd.DataFrame] = []
         self.costs: list[dict[str, object]] = []
         self.solves = self.compiles = 0
+        self.solver_seconds = 0.0
         self._tax_key: tuple[int, int] | None = None
         self._tax_value = 0.0
         tax = policy.tax
@@ -80,6 +81,7 @@ class Recorder:
     def trade(self, day: pd.Timestamp, result: Result) -> None:
         self.solves += result.diagnostics.solves
         self.compiles += result.diagnostics.compiles
+        self.solver_seconds += result.diagnostics.solve_seconds
         orders = result.orders
         if len(orders):
             self.trades.append(orders.assign(date=day)[["date", *orders.columns]])
@@ -136,7 +138,8 @@ class Recorder:
         return BacktestResult(
             name=self.name, policy=self.policy, nav=nav, weights=weights, trades=trades,
             costs=costs, events=events, taxes=taxes, target_returns=benchmark,
-            liquidation_tax=liquidation, lots=book.lots.copy(), compiles=self.compiles, solves=self.solves)
+            liquidation_tax=liquidation, lots=book.lots.copy(), compiles=self.compiles, solves=self.solves,
+            solver_seconds=self.solver_seconds)
 
 
 def _target_mix_returns(held: np.ndarray, prices: np.ndarray, exposure: np.ndarray,
@@ -196,6 +199,8 @@ class BacktestResult:
         replacement shares with their adjusted basis and holding period).
     compiles, solves : int
         Program shapes met and programs solved over the backtest.
+    solver_seconds : float
+        Time spent inside the solvers (seconds).
     """
 
     name: str
@@ -211,6 +216,7 @@ class BacktestResult:
     lots: pd.DataFrame
     compiles: int
     solves: int
+    solver_seconds: float = 0.0
 
     @property
     def returns(self) -> pd.Series:

@@ -1,0 +1,64 @@
+"""Backtest speed on the shipped data (issue: time axis).
+
+(a) the thirteen policies of the classic stock/bond study (60/40, July 1926 to December 2009,
+    monthly data, no costs or taxes; :func:`optirebal.backtest.studies.stock_bond_study`),
+    swept on 2 processes. Goal: under 10 s in total.
+(b) the taxable household study (20 stocks, 2021 and 2022 daily, monthly looks with a threshold,
+    lots, exact tax and wash sales; :func:`optirebal.backtest.studies.taxable_study`) with the
+    program's lot choice, HIFO and FIFO, one after another. Goal: each under 30 s.
+Every backtest: compiles at most 2. Each line prints the figure, its goal and whether it is met,
+and the share of the time the solver itself took (the rest is building, decoding and booking).
+
+Run: ``python benchmarks/bench_backtest.py`` (about two minutes on 2 cores). No timing is
+asserted in the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import optirebal as orb
+from optirebal.backtest.studies import stock_bond_study, taxable_study
+
+
+def main() -> None:
+    portfolio, policies, market = stock_bond_study()
+    start = time.perf_counter()
+    table = orb.sweep(policies, portfolio, market, processes=2, progress=False)
+    swept = time.perf_counter() - start
+    serial = {}
+    for name in ("monthly 0%", "annual 0%"):
+        t = time.perf_counter()
+        result = orb.backtest(portfolio, policies[name], market)
+        serial[name] = (time.perf_counter() - t, result.solves, result.compiles,
+                        result.solver_seconds)
+    print("(a) classic stock/bond study, 13 policies, 1002 months")
+    print(table.loc[["looks", "trades", "avg_weight_stocks", "annual_return", "volatility",
+                     "turnover_per_year"]].round(4).to_string())
+    print(f"  total on 2 processes: {swept:.1f} s (goal < 10 s: "
+          f"{'met' if swept < 10 else 'NOT met'})")
+    for name, (seconds, solves, compiles, bare) in serial.items():
+        print(f"  {name}: {seconds:.2f} s for {solves} solves = {1e3 * seconds / max(solves, 1):.1f}"
+              f" ms per trade date, {seconds / bare:.0f}x the bare solver ({bare:.2f} s); "
+              f"compiles {compiles} (goal <= 2: {'met' if compiles <= 2 else 'NOT met'})")
+    portfolio, policy, market = taxable_study()
+    policy = dataclasses.replace(policy, trigger=orb.Band.relative(0.15))
+    print("(b) taxable household, 20 stocks, 2021-2022 daily, monthly looks, trigger 15% relative")
+    for relief in ("optimal", "hifo", "fifo"):
+        variant = dataclasses.replace(policy, tax=dataclasses.replace(policy.tax,
+                                                                      lot_relief=relief))
+        t = time.perf_counter()
+        result = orb.backtest(portfolio, variant, market, name=relief)
+        seconds = time.perf_counter() - t
+        s = result.summary()
+        print(f"  {relief:8s}: {seconds:5.1f} s = {seconds / result.solver_seconds:.0f}x the "
+              f"bare solver (goal < 30 s: "
+              f"{'met' if seconds < 30 else 'NOT met'}), {result.solves} solves, compiles "
+              f"{result.compiles} (goal <= 2: {'met' if result.compiles <= 2 else 'NOT met'}); "
+              f"taxes {s['taxes_bp_per_year']:.1f} bp/yr, after-tax wealth "
+              f"{s['after_tax_terminal_wealth']:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
