@@ -39,8 +39,9 @@ def main() -> None:
     print(f"  total on 2 processes: {swept:.1f} s (goal < 10 s: "
           f"{'met' if swept < 10 else 'NOT met'})")
     for name, (seconds, solves, compiles, bare) in serial.items():
-        print(f"  {name}: {seconds:.2f} s for {solves} solves = {1e3 * seconds / max(solves, 1):.1f}"
-              f" ms per trade date, {seconds / bare:.0f}x the bare solver ({bare:.2f} s); "
+        per = 1e3 * seconds / max(solves, 1)
+        print(f"  {name}: {seconds:.2f} s for {solves} solves = {per:.1f} ms per trade date, "
+              f"{seconds / bare:.0f}x the bare solver ({bare:.2f} s); "
               f"compiles {compiles} (goal <= 2: {'met' if compiles <= 2 else 'NOT met'})")
     portfolio, policy, market = taxable_study()
     policy = dataclasses.replace(policy, trigger=orb.Band.relative(0.15))

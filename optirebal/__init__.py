@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from optirebal import presets
 from optirebal.apply import apply_trades
 from optirebal.backtest import BacktestResult, backtest, compare, sweep
 from optirebal.errors import (
@@ -17,6 +18,7 @@ from optirebal.errors import (
     PolicyFileError,
     SolverError,
 )
+from optirebal.market import Market
 from optirebal.model_file import load
 from optirebal.policy import (
     Band,
@@ -29,16 +31,16 @@ from optirebal.policy import (
     SolverOptions,
     Tax,
 )
-from optirebal.market import Market
 from optirebal.portfolio import Portfolio
 from optirebal.rebalance import Rebalancer, solve
 from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel
 
 __all__ = [
-    "BacktestResult", "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
-    "InputError", "Market", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
-    "Rebalancer", "Restrictions", "Result", "RiskModel", "Schedule", "SolverError",
-    "SolverOptions", "Tax", "apply_trades", "backtest", "compare", "load", "solve", "sweep",
+    "BacktestResult", "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics",
+    "InfeasibleError", "InputError", "Market", "OptirebalError", "Overlay", "Policy",
+    "PolicyFileError", "Portfolio", "Rebalancer", "Restrictions", "Result", "RiskModel",
+    "Schedule", "SolverError", "SolverOptions", "Tax", "apply_trades", "backtest", "compare",
+    "load", "presets", "solve", "sweep",
 ]
 __version__ = "0.1.0"

@@ -29,7 +29,16 @@ from dataclasses import dataclass
 
 from optirebal.errors import InputError
 
-__all__ = ["ErgodicStats", "ergodic_stats", "optimal_half_width"]
+__all__ = ["ErgodicStats", "calibrate", "ergodic_stats", "optimal_half_width"]
+
+
+def calibrate(portfolio, policy, market, widths, *, processes=None, progress=True):
+    """Band widths by backtest: :func:`optirebal.backtest.calibrate.calibrate` (the cost /
+    tracking-error frontier of no-trade bands of each half-width, with the cube-root law's
+    width from the portfolio's costs and risk model, and a plot)."""
+    from optirebal.backtest.calibrate import calibrate as run
+
+    return run(portfolio, policy, market, widths, processes=processes, progress=progress)
 
 
 def _finite(value: object, field: str) -> float:

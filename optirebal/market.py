@@ -61,7 +61,7 @@ class Market:
         """
         prices = _wide(prices, "prices", positive=True)
         index = prices.index
-        extra = {}
+        extra: dict[str, pd.DataFrame | None] = {}
         for name, frame, positive in (("income", income, False),
                                       ("volatility", volatility, False),
                                       ("traded_value", traded_value, True)):
@@ -114,18 +114,18 @@ class Market:
                 raise InputError("cannot infer the date before the first return: give start=",
                                  field="start")
             start = returns.index[0] - pd.tseries.frequencies.to_offset(freq)
-        start = pd.Timestamp(start)
-        if start >= returns.index[0]:
-            raise InputError(f"start {start.date()} is not before the first return "
+        first_day = pd.Timestamp(start)
+        if first_day >= returns.index[0]:
+            raise InputError(f"start {first_day.date()} is not before the first return "
                              f"{returns.index[0].date()}", field="start")
         first = (pd.Series(start_prices, index=returns.columns, dtype=float)
                  if np.isscalar(start_prices) else
                  pd.Series(start_prices, dtype=float).reindex(returns.columns))
         growth = (1 + returns).cumprod()
-        prices = pd.concat([first.to_frame(start).T, growth * first])
+        prices = pd.concat([first.to_frame(first_day).T, growth * first])
         prices.index.name = returns.index.name
         filled = {name: None if table is None else
-                  pd.concat([table.iloc[:1].set_axis([start]), table])
+                  pd.concat([table.iloc[:1].set_axis([first_day]), table])
                   for name, table in tables.items()}
         return cls.from_prices(prices, **filled)
 

@@ -395,6 +395,95 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Momentum:
+    """Momentum filter: a class above its upper band whose momentum is positive is not trimmed.
+
+    While deferred, the class's upper edge is lifted to its weight and sales of its securities
+    are held at zero (the reason ``"momentum: trim deferred"``); underweights are still bought
+    and flows still routed. A class above its ``hard_cap`` is trimmed as usual.
+
+    Parameters
+    ----------
+    signal
+        ``"12-1"`` (the trailing 12-month return skipping the last month), ``"ma<N>"`` (price
+        above its N-date moving average, e.g. ``"ma200"``), both computed by a backtest from the
+        market's prices, value-weighted over a class's securities; or ``"given"`` (the
+        portfolio's ``signals`` frame, or the market's ``signals`` column named after the
+        class). In a single :func:`optirebal.solve` the portfolio's ``signals`` are used.
+    hard_cap
+        Per class, the weight (fraction of NAV) above which a winner is trimmed anyway.
+    """
+
+    signal: str = "12-1"
+    hard_cap: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        signal = text("momentum.signal", self.signal)
+        if signal not in ("12-1", "given") and not (signal.startswith("ma")
+                                                    and signal[2:].isdigit()
+                                                    and int(signal[2:]) > 1):
+            raise InputError(f"must be '12-1', 'given' or 'ma<N>' such as 'ma200', got "
+                             f"{signal!r}", field="momentum.signal")
+        caps = {name: number("momentum.hard_cap", cap, row=name, ge=0, le=1)
+                for name, cap in table("momentum.hard_cap", self.hard_cap).items()}
+        _set(self, signal=signal, hard_cap=_FrozenDict(caps))
+
+
+@dataclass(frozen=True)
+class Velocity:
+    """Rebalancing speed set by volatility: the fraction of the gap a look closes
+    (:attr:`Policy.fraction`), recomputed at each look of a backtest.
+
+    Two forms (:mod:`optirebal.signals`): a ramp on an indicator, ``v = clip(v_min + (v_max -
+    v_min) (x - low) / (high - low), v_min, v_max)`` where ``x`` is the market's ``signals``
+    column ``indicator`` on the look date (such as the implied-volatility index, so buying
+    depressed classes speeds up when panic peaks); or, with ``vol_target``, target-volatility
+    scaling ``min(max_scale, vol_target / vol_estimate)`` from the portfolio's realized
+    volatility over the last ``window`` dates (annualized).
+
+    Parameters
+    ----------
+    indicator
+        Name of the market's signal column for the ramp.
+    v_min, v_max
+        Fractions at and beyond ``low`` and ``high`` (0 < v_min <= v_max <= 1).
+    low, high
+        Indicator levels of the ramp's ends (index points for the VIX).
+    vol_target
+        Annualized volatility target (fraction); ``None`` for the ramp.
+    max_scale
+        Cap of the target-volatility fraction (at most 1).
+    window
+        Dates of realized volatility.
+    """
+
+    indicator: str = "vix"
+    v_min: float = 0.25
+    v_max: float = 1.0
+    low: float = 15.0
+    high: float = 35.0
+    vol_target: float | None = None
+    max_scale: float = 1.0
+    window: int = 63
+
+    def __post_init__(self) -> None:
+        v_min = number("velocity.v_min", self.v_min, gt=0, le=1)
+        v_max = number("velocity.v_max", self.v_max, gt=0, le=1)
+        if v_min > v_max:
+            raise InputError(f"v_min {v_min:g} > v_max {v_max:g}", field="velocity.v_min")
+        low, high = number("velocity.low", self.low), number("velocity.high", self.high)
+        if not low < high:
+            raise InputError(f"low {low:g} must be below high {high:g}", field="velocity.low")
+        vol_target = self.vol_target
+        if vol_target is not None:
+            vol_target = number("velocity.vol_target", vol_target, gt=0)
+        _set(self, indicator=text("velocity.indicator", self.indicator), v_min=v_min,
+             v_max=v_max, low=low, high=high, vol_target=vol_target,
+             max_scale=number("velocity.max_scale", self.max_scale, gt=0, le=1),
+             window=integer("velocity.window", self.window, ge=2))
+
+
+@dataclass(frozen=True)
 class Overlay:
     """How derivatives may implement the allocation (see ``docs/overlay.md``).
 
@@ -501,6 +590,11 @@ class Policy:
         Name of the class that holds cash.
     schedule
         When the policy looks over time (:class:`Schedule`), for :func:`optirebal.backtest`.
+    momentum
+        A momentum filter (:class:`Momentum`) that lets winners run; ``None`` for none.
+    velocity
+        Rebalancing speed from volatility (:class:`Velocity`), for backtests: it sets
+        ``fraction`` at each look; ``None`` for none.
     overlay
         Derivative overlay rules (:class:`Overlay`); they matter only when the portfolio holds
         derivatives, except ``implementation = "synthetic"``, which forbids physical trades.
@@ -534,7 +628,9 @@ class Policy:
     decode: DecodeOptions = DecodeOptions()
     solver: SolverOptions = SolverOptions()
     overlay: Overlay = field(default_factory=lambda: Overlay())
-    schedule: Schedule = Schedule()  # noqa: RUF009 (a frozen, immutable default)
+    schedule: Schedule = Schedule()
+    momentum: Momentum | None = None
+    velocity: Velocity | None = None
     extra_terms: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
@@ -602,6 +698,8 @@ class Policy:
         for name in ("risk_aversion", "horizon_years", "band_penalty", "counterflow_penalty"):
             _set(self, **{name: number(name, getattr(self, name), ge=0)})
         for name, kind in _PARTS.items():
+            if name in _OPTIONAL_PARTS and getattr(self, name) is None:
+                continue
             instance(name, getattr(self, name), kind, f"{kind.__name__}()")
 
     def band_of(self, name: str) -> Band:
@@ -696,11 +794,13 @@ class Policy:
 
 _PARTS: dict[str, type] = {"costs": Costs, "tax": Tax, "restrictions": Restrictions,
                            "decode": DecodeOptions, "solver": SolverOptions,
-                           "overlay": Overlay, "schedule": Schedule}
+                           "overlay": Overlay, "schedule": Schedule, "momentum": Momentum,
+                           "velocity": Velocity}
+_OPTIONAL_PARTS = ("momentum", "velocity")
 _POLICY_KEYS = [f.name for f in dataclasses.fields(Policy) if f.name != "extra_terms"]
 _BAND_KEYS = ("width", "below", "above", "lower", "upper", "kind")
 _MAPPINGS = ("targets", "class_bands", "class_triggers", "tax.substitutes",
-             "overlay.instrument_caps")
+             "overlay.instrument_caps", "momentum.hard_cap")
 """Fields whose rows are keys of a TOML table: an error in a row names ``policy.<field>.<row>``."""
 
 

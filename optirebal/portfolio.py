@@ -159,6 +159,7 @@ class Portfolio:
     scheduled: pd.DataFrame | None = None
     derivatives: pd.DataFrame | None = None
     defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    signals: pd.DataFrame | None = None
     """Per security cost column that took its default, the securities that took it (all of them
     when the column was missing); see :func:`check_cost_inputs`."""
 
@@ -175,6 +176,7 @@ class Portfolio:
         history: pd.DataFrame | None = None,
         scheduled: pd.DataFrame | None = None,
         derivatives: pd.DataFrame | None = None,
+        signals: pd.DataFrame | None = None,
     ) -> Portfolio:
         """Validate the frames and build a portfolio. Inputs are copied, never changed.
 
@@ -201,6 +203,9 @@ class Portfolio:
             ``exposure_<class>`` columns or ``asset_class``, ``kind``, ``delta`` (options),
             ``premium`` (options), ``half_spread_bps``, ``margin_rate``, ``carry_per_year``,
             ``basis_volatility``, ``contracts``; see :mod:`optirebal.overlay`.
+        signals : DataFrame, optional
+            Per asset class (index ``asset_class``): ``momentum`` (a number; positive lets a
+            winner run under :class:`optirebal.policy.Momentum`).
 
         Raises
         ------
@@ -227,7 +232,9 @@ class Portfolio:
             from optirebal.overlay import validate_derivatives
 
             der = validate_derivatives(derivatives, list(exp.index))
-        portfolio = cls(sec, exp, acc, lot, as_of, risk, derivatives=der, defaults=defaults)
+        portfolio = cls(sec, exp, acc, lot, as_of, risk, derivatives=der, defaults=defaults,
+                        signals=None if signals is None else
+                        validate_signals(signals, list(exp.index)))
         if not portfolio.nav_value > 0:
             raise InputError(f"net asset value must be positive, got {portfolio.nav_value!r}")
         if history is not None or scheduled is not None:
@@ -340,6 +347,24 @@ class Portfolio:
         """Value held per security across accounts (currency), every security present."""
         held = self.lot_values.groupby(self.lots["security"]).sum()
         return held.reindex(self.securities.index, fill_value=0.0)
+
+
+def validate_signals(signals: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """Signals per asset class: index ``asset_class`` (a column of that name also works), a
+    finite ``momentum`` column; every class named must be one the securities load on."""
+    frame = indexed(signals, "asset_class", "signals")
+    if "momentum" not in frame.columns:
+        raise InputError("signals need a 'momentum' column", field="signals.momentum")
+    unknown = [c for c in frame.columns if c != "momentum"]
+    if unknown:
+        raise InputError(f"unknown signals column {unknown[0]!r}; known: momentum",
+                         field=f"signals.{unknown[0]}")
+    for name, value in frame["momentum"].items():
+        number("signals.momentum", value, row=name)
+        if name not in classes:
+            raise InputError(f"no security loads on class {name!r}", field="signals",
+                             row=str(name))
+    return frame.astype(float)
 
 
 def check_cost_inputs(portfolio: Portfolio, policy: Policy) -> None:

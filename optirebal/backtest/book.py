@@ -182,13 +182,13 @@ class Book:
                  + pd.Index(self.securities).get_indexer(lots["security"]))
         basis[where] = lots["cost_basis"].to_numpy(dtype=float)
         acquired[where] = lots["acquired"].to_numpy()
-        trades = []
+        trades: list[tuple[int, float, float]] = []
         if result is not None and len(result.orders):
             orders = result.orders
-            trades = zip((pd.Index(self.accounts).get_indexer(orders["account"]) * n_i
+            trades = list(zip((pd.Index(self.accounts).get_indexer(orders["account"]) * n_i
                           + pd.Index(self.securities).get_indexer(orders["security"])),
                          orders["shares"].to_numpy(dtype=float),
-                         orders["value"].to_numpy(dtype=float), strict=True)
+                         orders["value"].to_numpy(dtype=float), strict=True))
         elif bought is not None:
             trades = [(bought[0] * n_i + bought[1], bought[2], bought[3])]
         for k, traded, value in trades:

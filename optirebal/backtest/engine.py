@@ -24,6 +24,8 @@ from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.data import risk_arrays
 from optirebal.rebalance import Rebalancer
+from optirebal.signals import above_moving_average, momentum_12_1, vol_target_scale
+from optirebal.signals import velocity as velocity_ramp
 from optirebal.triggers import weights_trigger
 
 FLOW_COLUMNS = ("date", "account", "amount")
@@ -86,6 +88,7 @@ def backtest(portfolio: Portfolio, policy: Policy, market: Market | pd.DataFrame
     flow_table = _flows(flows, dates, portfolio.accounts.index)
     looks = look_mask(policy.schedule, dates)
     rebalancer = rebalancer or Rebalancer(policy)
+    signals = Signals(policy, market, portfolio, securities)
     book = Book(portfolio, policy)
     recorder = Recorder(portfolio, policy, dates, name or _label(policy))
     classes, exposure = _class_exposure(portfolio, policy)
@@ -112,14 +115,17 @@ def backtest(portfolio: Portfolio, policy: Policy, market: Market | pd.DataFrame
                     policy, classes, weights, target, factor, specific):
                 recorder.event(day, "trigger", "cash must move" if must_move
                                else "a trigger fired" if policy.has_trigger else "calendar")
-                _trade(book, rebalancer, policy, market, t, day, flow, recorder)
+                _trade(book, rebalancer, signals.policy_at(t, recorder), market, t, day, flow,
+                       recorder, signals.momentum_at(t, book, prices[t]))
         recorder.close(t, day, book, prices[t], flow)
     return recorder.result(book, rebalancer)
 
 
 def _trade(book: Book, rebalancer: Rebalancer, policy: Policy, market: Market, t: int,
-           day: pd.Timestamp, flow: np.ndarray, recorder: Recorder) -> None:
-    """Solve the look of ``day`` and book its trades."""
+           day: pd.Timestamp, flow: np.ndarray, recorder: Recorder,
+           momentum: pd.DataFrame | None) -> None:
+    """Solve the look of ``day`` (with the class ``momentum`` signals, if any) and book its
+    trades."""
     securities = book.template.securities.copy()
     securities["price"] = market.prices.iloc[t][securities.index].to_numpy()
     for table, column in ((market.volatility, "daily_volatility"),
@@ -128,11 +134,13 @@ def _trade(book: Book, rebalancer: Rebalancer, policy: Policy, market: Market, t
             given = table.iloc[t].reindex(securities.index)
             securities[column] = given.fillna(securities[column]).to_numpy()
     portfolio = book.portfolio(day, securities, flow)
-    solver = rebalancer
+    if momentum is not None:
+        portfolio = dataclasses.replace(portfolio, signals=momentum)
     if book.taxable:
         short, long_ = book.year_to_date(day.year)
         tax = dataclasses.replace(policy.tax, realized_short=short, realized_long=long_)
-        solver = rebalancer.with_policy(dataclasses.replace(policy, tax=tax))
+        policy = dataclasses.replace(policy, tax=tax)
+    solver = rebalancer if policy is rebalancer.policy else rebalancer.with_policy(policy)
     try:
         result = solver.solve(portfolio)
     except OptirebalError as error:
@@ -140,6 +148,79 @@ def _trade(book: Book, rebalancer: Rebalancer, policy: Policy, market: Market, t
         raise
     book.apply(result, day)
     recorder.trade(day, result)
+
+
+class Signals:
+    """What a signal policy reads at each look: class momentum (:class:`~optirebal.policy.
+    Momentum`) and the fraction of the gap to close (:class:`~optirebal.policy.Velocity`),
+    from data up to the look date only."""
+
+    def __init__(self, policy: Policy, market: Market, portfolio: Portfolio,
+                 securities: pd.Index) -> None:
+        self.policy, self.market = policy, market
+        self.classes = portfolio.classes
+        self.exposure = portfolio.exposures.reindex(index=self.classes)[securities].to_numpy()
+        self.security_momentum: np.ndarray | None = None
+        self.given = portfolio.signals
+        momentum = policy.momentum
+        if momentum is not None and momentum.signal != "given":
+            prices = market.prices[securities]
+            frame = (momentum_12_1(prices) if momentum.signal == "12-1"
+                     else above_moving_average(prices, int(momentum.signal[2:])))
+            self.security_momentum = frame.to_numpy()
+        velocity = policy.velocity
+        self.indicator: np.ndarray | None = None
+        if velocity is not None and velocity.vol_target is None:
+            signals = market.signals
+            columns = [] if signals is None else list(signals.columns)
+            if signals is None or velocity.indicator not in columns:
+                raise InputError(f"the velocity indicator {velocity.indicator!r} is not a "
+                                 f"column of the market's signals ({columns})",
+                                 field="velocity.indicator")
+            self.indicator = signals[velocity.indicator].ffill().to_numpy()
+
+    def momentum_at(self, t: int, book: Book, prices: np.ndarray) -> pd.DataFrame | None:
+        """Class momentum on date ``t``: value-weighted over the securities held in each class
+        (NaN, too short a history, counts as none)."""
+        momentum = self.policy.momentum
+        if momentum is None:
+            return None
+        if momentum.signal == "given":
+            signals = self.market.signals
+            if signals is not None and set(self.classes) & set(signals.columns):
+                row = signals.iloc[t].reindex(self.classes)
+                return pd.DataFrame({"momentum": row.fillna(0.0).to_numpy()},
+                                    index=pd.Index(self.classes, name="asset_class"))
+            return self.given
+        assert self.security_momentum is not None
+        signal = np.nan_to_num(self.security_momentum[t])
+        value = book.shares.sum(axis=0) * prices
+        loads = self.exposure * value
+        weight = loads.sum(axis=1)
+        mean = np.divide(loads @ signal, weight, out=np.zeros(len(weight)), where=weight > 0)
+        return pd.DataFrame({"momentum": mean}, index=pd.Index(self.classes, name="asset_class"))
+
+    def policy_at(self, t: int, recorder: Recorder) -> Policy:
+        """The policy of the look on date ``t``: its ``fraction`` set by the velocity rule."""
+        velocity = self.policy.velocity
+        if velocity is None:
+            return self.policy
+        if velocity.vol_target is not None:
+            returns = recorder.returns_until(t)[-velocity.window:]
+            estimate = (float(np.std(returns, ddof=1) * np.sqrt(recorder.periods_per_year))
+                        if len(returns) >= 2 else float("nan"))
+            fraction = (1.0 if not estimate > 0 else
+                        float(vol_target_scale(velocity.vol_target, estimate,
+                                               velocity.max_scale)))
+        else:
+            assert self.indicator is not None
+            x = self.indicator[t]
+            fraction = 1.0 if np.isnan(x) else float(velocity_ramp(
+                x, velocity.v_min, velocity.v_max, velocity.low, velocity.high))
+        fraction = min(max(fraction, 1e-6), 1.0)
+        recorder.event(self.market.dates[t], "velocity", f"fraction of the gap closed: "
+                       f"{fraction:.3f}", value=fraction)
+        return dataclasses.replace(self.policy, fraction=fraction)
 
 
 def _book_income(book: Book, policy: Policy, day: pd.Timestamp, income: np.ndarray,

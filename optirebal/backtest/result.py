@@ -103,6 +103,17 @@ class Recorder:
                        str(row.security or ""), float(row.value)
                        if isinstance(row.value, int | float) else np.nan)
 
+    @property
+    def periods_per_year(self) -> float:
+        """Dates per year of the backtest's data."""
+        years = (self.dates[-1] - self.dates[0]).days / 365.25
+        return (len(self.dates) - 1) / years if years > 0 else 252.0
+
+    def returns_until(self, t: int) -> np.ndarray:
+        """Time-weighted returns of the dates before ``t`` (fractions)."""
+        nav, flow = self.nav[:t], self.flow[:t]
+        return (nav[1:] - flow[1:]) / nav[:-1] - 1 if t > 1 else np.zeros(0)
+
     def close(self, t: int, day: pd.Timestamp, book: Book, prices: np.ndarray,
               flow: np.ndarray) -> None:
         """Record the end of date ``t``: NAV, weights, holdings and taxes to date."""
@@ -138,8 +149,8 @@ class Recorder:
         return BacktestResult(
             name=self.name, policy=self.policy, nav=nav, weights=weights, trades=trades,
             costs=costs, events=events, taxes=taxes, target_returns=benchmark,
-            liquidation_tax=liquidation, lots=book.lots.copy(), compiles=self.compiles, solves=self.solves,
-            solver_seconds=self.solver_seconds)
+            liquidation_tax=liquidation, lots=book.lots.copy(), compiles=self.compiles,
+            solves=self.solves, solver_seconds=self.solver_seconds)
 
 
 def _target_mix_returns(held: np.ndarray, prices: np.ndarray, exposure: np.ndarray,
@@ -251,8 +262,7 @@ class BacktestResult:
         policy = self.policy
         if name not in policy.targets:
             return 0.0, 1.0
-        band = policy.trigger_of(name) if policy.trigger_of(name) is not None \
-            else policy.band_of(name)
+        band = policy.trigger_of(name) or policy.band_of(name)
         return band.edges(policy.targets[name])
 
     def summary(self) -> pd.Series:

@@ -1,4 +1,5 @@
-"""`sweep(policies, portfolio, market)`: a grid of policies backtested over one market in parallel."""
+"""`sweep(policies, portfolio, market)`: a grid of policies backtested over one market, in
+parallel processes."""
 
 from __future__ import annotations
 
@@ -40,6 +41,16 @@ def sweep(policies: Mapping[str, Policy] | Sequence[Policy], portfolio: Portfoli
     DataFrame
         :func:`optirebal.compare` of the backtests: one column per policy, in grid order.
     """
+    results = run_all(policies, portfolio, market, start=start, end=end, flows=flows,
+                      processes=processes, progress=progress)
+    return compare(results)
+
+
+def run_all(policies: Mapping[str, Policy] | Sequence[Policy], portfolio: Portfolio,
+            market: Market | pd.DataFrame, *, start: object = None, end: object = None,
+            flows: pd.DataFrame | None = None, processes: int | None = None,
+            progress: bool = True) -> dict[str, BacktestResult]:
+    """The backtests of :func:`sweep` themselves, by name in grid order."""
     if isinstance(policies, Mapping):
         named = dict(policies)
     else:
@@ -49,6 +60,8 @@ def sweep(policies: Mapping[str, Policy] | Sequence[Policy], portfolio: Portfoli
         for policy in policies:
             label = _label(policy)
             named[label if label not in named else f"{label} ({len(named)})"] = policy
+    if not named:
+        raise InputError("give at least one policy", field="policies")
     for name, policy in named.items():
         if not isinstance(policy, Policy):
             raise InputError(f"must be a Policy, got {type(policy).__name__}",
@@ -61,7 +74,7 @@ def sweep(policies: Mapping[str, Policy] | Sequence[Policy], portfolio: Portfoli
     results: dict[str, BacktestResult] = {}
     if workers <= 1:
         for item in args:
-            results[item[-1]] = _run(item)
+            results[str(item[-1])] = _run(item)
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -69,7 +82,7 @@ def sweep(policies: Mapping[str, Policy] | Sequence[Policy], portfolio: Portfoli
                 results[result.name] = result
                 bar.update()
     bar.close()
-    return compare({name: results[name] for name in named})
+    return {name: results[name] for name in named}
 
 
 def _run(item: tuple[object, ...]) -> BacktestResult:

@@ -112,7 +112,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
                   events=events_frame(events))
 
 
-RESTRICTION_REASONS = ("no_buy ", "no_sell ", "no_trade ", "locked lot ", "mode ")
+RESTRICTION_REASONS = ("no_buy ", "no_sell ", "no_trade ", "locked lot ", "mode ", "momentum: ")
 
 
 def _defaulted_inputs(data: ProblemData) -> list[Event]:

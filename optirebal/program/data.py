@@ -283,6 +283,10 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     synthetic_caps(policy, buy_cap, sell_cap, cap_reasons)
     if policy.fraction < 1:
         lower, upper = partial_edges(exposure_before / scale, lower, upper, policy.fraction)
+    if policy.momentum is not None and portfolio.signals is not None:
+        lower, upper = defer_trims(policy, classes, exposure_before / scale, lower, upper,
+                                   portfolio.signals, exposure[: len(risky)], lot_security,
+                                   sell_cap, cap_reasons)
 
     risk_weight = policy.risk_aversion * policy.horizon_years / 2
     if policy.mode == "to_band":
@@ -333,6 +337,39 @@ def partial_edges(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray,
     """
     shift = (1 - fraction) * (np.maximum(weights - upper, 0.0) - np.maximum(lower - weights, 0.0))
     return lower + shift, upper + shift
+
+
+def defer_trims(policy: Policy, classes: list[str], weights: np.ndarray, lower: np.ndarray,
+                upper: np.ndarray, signals: pd.DataFrame, exposure: np.ndarray,
+                lot_security: np.ndarray, sell_cap: np.ndarray,
+                cap_reasons: dict[tuple[str, int], str]) -> tuple[np.ndarray, np.ndarray]:
+    """The momentum filter (:class:`optirebal.policy.Momentum`): band edges with winners'
+    trims deferred, and their securities' sales closed in ``sell_cap`` (in place).
+
+    A class is a deferred winner when its momentum is positive, its weight is above its upper
+    trigger edge (the destination edge without a trigger) and not above its hard cap. Its upper
+    edge rises to its weight; while a winner runs, the weight it holds is missing elsewhere, so
+    no other class is forced above its current weight (its lower edge is at most its weight;
+    cash and flows still buy underweights as the objective asks). ``exposure`` is risky
+    classes x securities; a security belongs to the class it loads most.
+    """
+    lower, upper = lower.copy(), upper.copy()
+    deferred = False
+    momentum = signals["momentum"]
+    home = np.argmax(np.abs(exposure), axis=0) if exposure.size else np.zeros(0, dtype=int)
+    for k, name in enumerate(classes[: exposure.shape[0]]):
+        band = policy.trigger_of(name) or policy.band_of(name)
+        edge = band.edges(policy.targets[name])[1]
+        cap = policy.momentum.hard_cap.get(name, 1.0) if policy.momentum else 1.0
+        if not (momentum.get(name, 0.0) > 0 and edge < weights[k] <= cap):
+            continue
+        upper[k] = max(upper[k], weights[k])
+        lots = np.flatnonzero(home[lot_security] == k)
+        close(sell_cap, lots, cap_reasons, "sell", f"momentum: trim deferred ({name})")
+        deferred = True
+    if deferred:
+        lower = np.minimum(lower, weights)
+    return lower, upper
 
 
 def risk_arrays(portfolio: Portfolio, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
