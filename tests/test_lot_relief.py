@@ -50,8 +50,10 @@ NO_IMPACT = orb.Costs(impact="none")
 LOTS = [
     {"lot": "A", "quantity": 100, "cost_basis": 6000.0, "acquired": "2020-01-02"},
     {"lot": "B", "quantity": 100, "cost_basis": 9000.0, "acquired": "2023-06-01"},
-    {"lot": "C", "quantity": 100, "cost_basis": 12000.0, "acquired": AS_OF - dt.timedelta(days=200)},
-    {"lot": "D", "quantity": 100, "cost_basis": 8000.0, "acquired": AS_OF - dt.timedelta(days=100)},
+    {"lot": "C", "quantity": 100, "cost_basis": 12000.0,
+     "acquired": AS_OF - dt.timedelta(days=200)},
+    {"lot": "D", "quantity": 100, "cost_basis": 8000.0,
+     "acquired": AS_OF - dt.timedelta(days=100)},
 ]
 
 
@@ -320,6 +322,6 @@ def test_lot_relief_round_trips_through_toml(tmp_path: Path) -> None:
 
 
 def test_an_unknown_relief_method_names_the_nearest() -> None:
-    with pytest.raises(orb.InputError, match="tax.lot_relief") as info:
+    with pytest.raises(orb.InputError, match=r"tax\.lot_relief") as info:
         orb.Tax(lot_relief="fif0")
     assert "fifo" in str(info.value)

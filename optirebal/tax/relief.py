@@ -69,13 +69,10 @@ def relief_order(method: str, position: np.ndarray, basis_per_share: np.ndarray,
     when = when.astype("datetime64[D]").astype(np.int64) if when.dtype.kind == "M" \
         else when.astype(float)
     rank = np.unique(np.asarray(lot_id, dtype=str), return_inverse=True)[1]
+    keys: list[np.ndarray] = [rank, when if method != "lifo" else -when]
     if method == "hifo":
-        basis = np.round(np.asarray(basis_per_share, dtype=float), BASIS_DECIMALS)
-        keys = (rank, when, -basis, position)
-    elif method == "fifo":
-        keys = (rank, when, position)
-    else:
-        keys = (rank, -when, position)
+        keys.append(-np.round(np.asarray(basis_per_share, dtype=float), BASIS_DECIMALS))
+    keys.append(position)
     return np.lexsort(keys)  # the last key is the primary one
 
 
