@@ -5,8 +5,9 @@ Sells are rounded per account and security and then given to lots: in the policy
 order (``Tax.lot_relief`` ``hifo``, ``fifo``, ``lifo``; :mod:`optirebal.decode.relief`), or by
 specific identification in the order the program preferred them (most of the lot sold first,
 then the lowest tax per unit value). When rounding leaves an account short of its reserve, its
-buys are cut, whole units at a time, until the cash holds. What cannot be held exactly after rounding (a band edge) is held
-within a stated tolerance: one rounding unit of every order that loads on the class.
+buys are cut, whole units at a time, until the cash holds. What cannot be held exactly after
+rounding (a band edge) is held within a stated tolerance: one rounding unit of every order that
+loads on the class.
 """
 
 from __future__ import annotations
