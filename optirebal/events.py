@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "tax": "note",  # a tax rule applied (wash-sale exclusions, tax-free lots)
     "input_default": "note",  # a cost input took its default (value: securities; row: column)
     "wash_sale": "note",  # a sale flagged as a wash sale (value: disallowed loss, currency)
+    "lot_relief": "note",  # a fixed relief order's tax above the program's (value: gap, currency)
 }
 """Every event kind, and whether its message is a fix (between solves) or a note."""
 

@@ -224,9 +224,12 @@ class Tax:
         substitutes (bp of the value bought).
     lot_relief
         Which lots a sale relieves: ``"optimal"`` (the program chooses lot by lot, specific
-        identification, Treas. Reg. 1.1012-1(c)), or a fixed order the decode follows:
-        ``"hifo"`` (highest basis per share first), ``"fifo"`` (earliest acquired first),
-        ``"lifo"`` (latest acquired first).
+        identification, Treas. Reg. 1.1012-1(c)), or a fixed order the decode follows exactly:
+        ``"hifo"`` (highest basis per share first), ``"fifo"`` (earliest acquired first, the
+        default of Treas. Reg. 1.1012-1(c)(1)), ``"lifo"`` (latest acquired first). Lots that
+        may not be sold are skipped. The program prices a fixed order by the convex envelope of
+        its tax, exact where that tax is convex; an event ``lot_relief`` gives the difference
+        elsewhere (``docs/tax.md`` section 7).
     holding_period
         Holding period of replacement shares of a wash sale: ``"tacking"`` (the sold shares'
         holding period is added, IRC 1223(3); the default) or ``"replacement_date"`` (counted

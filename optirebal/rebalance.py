@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from optirebal.decode import Trades, decode, wash_conflicts
 from optirebal.decode.frames import build_result
+from optirebal.decode.relief import relief_event
 from optirebal.errors import InfeasibleError, SolverError
 from optirebal.events import Event
 from optirebal.policy import Policy
@@ -107,9 +108,11 @@ class Rebalancer:
             cache_hit=not compiles, residual=solution.residual, attempts=tuple(run.attempts),
             solves=run.solves, compiles=compiles)
         region = run.regions[-1] if run.regions else None
+        # a fixed relief order whose tax the program could only bound from below
+        relief = relief_event(data, solution.sells)
         return build_result(data, trades, diag, solution.objective,
                             [*run.events, *answer_events(solution, self.policy.solver.chain,
-                                                         region)])
+                                                         region), *filter(None, [relief])])
 
 
 def solve(portfolio: Portfolio, policy: Policy) -> Result:

@@ -1,11 +1,13 @@
 """From a solution in weights to orders in shares, lots sold, and a verification of both.
 
 Rounding follows each security's ``lot_size`` (0 fractional, 1 whole shares, 100 round lots).
-Sells are rounded per account and security and then given to lots by specific identification, in
-the order the program preferred them (most of the lot sold first, then the lowest tax per unit
-value). When rounding leaves an account short of its reserve, its buys are cut, whole units at a
-time, until the cash holds. What cannot be held exactly after rounding (a band edge) is held
-within a stated tolerance: one rounding unit of every order that loads on the class.
+Sells are rounded per account and security and then given to lots: in the policy's fixed relief
+order (``Tax.lot_relief`` ``hifo``, ``fifo``, ``lifo``; :mod:`optirebal.decode.relief`), or by
+specific identification in the order the program preferred them (most of the lot sold first,
+then the lowest tax per unit value). When rounding leaves an account short of its reserve, its
+buys are cut, whole units at a time, until the cash holds. What cannot be held exactly after
+rounding (a band edge) is held within a stated tolerance: one rounding unit of every order that
+loads on the class.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from optirebal.decode.contracts import contract_tolerance, decode_contracts, verify_contracts
+from optirebal.decode.relief import order_breach, ordered_lots
 from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError, InfeasibleError
 from optirebal.events import Event
@@ -44,11 +47,7 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
     price = data.portfolio.securities["price"].to_numpy(dtype=float)
     unit = data.portfolio.securities["lot_size"].to_numpy(dtype=float)
     lot_security = data.pair_security[data.lot_pair]
-    lot_shares = data.portfolio.lots["quantity"].to_numpy(dtype=float)
-    # a cap equal to the lot (to round-off) is the lot: no crumbs of shares left for other lots
-    cap_shares = np.minimum(data.sell_cap * data.nav / price[lot_security], lot_shares)
-    cap_shares = np.where(np.isclose(cap_shares, lot_shares, rtol=1e-12, atol=0.0), lot_shares,
-                          cap_shares)
+    cap_shares = sellable_shares(data)
 
     buys = np.where(buys > zero, buys, 0.0)
     sells = np.where(sells > zero, sells, 0.0)
@@ -64,9 +63,14 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
     by_pair = np.argsort(data.lot_pair, kind="stable")
     bounds = np.searchsorted(data.lot_pair[by_pair], np.arange(data.n_pairs + 1))
 
+    fixed_order = ordered_lots(data)
+
     def lots_in_order(p: int) -> np.ndarray:
-        """Lots of pair ``p`` by specific identification: the lots the program sold most of,
-        then the cheapest in tax."""
+        """Lots of pair ``p`` in the order a sale takes them: the fixed relief order of the
+        policy, or by specific identification the lots the program sold most of, then the
+        cheapest in tax."""
+        if fixed_order is not None:
+            return fixed_order(p)
         lots = by_pair[bounds[p]:bounds[p + 1]]
         return lots[np.lexsort((data.tax_rate[lots], -sells[lots] / data.lot_weight[lots]))]
 
@@ -134,6 +138,17 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         trades = dataclasses.replace(trades, band_tolerance=trades.band_tolerance + extra)
     verify(data, trades)
     return trades
+
+
+def sellable_shares(data: ProblemData) -> np.ndarray:
+    """Per lot, the shares that may be sold: its sell cap in shares, at most the lot."""
+    price = data.portfolio.securities["price"].to_numpy(dtype=float)
+    lot_security = data.pair_security[data.lot_pair]
+    lot_shares = data.portfolio.lots["quantity"].to_numpy(dtype=float)
+    cap_shares = np.minimum(data.sell_cap * data.nav / price[lot_security], lot_shares)
+    # a cap equal to the lot (to round-off) is the lot: no crumbs of shares left for other lots
+    return np.where(np.isclose(cap_shares, lot_shares, rtol=1e-12, atol=0.0), lot_shares,
+                    cap_shares)
 
 
 def _round(shares: np.ndarray, unit: np.ndarray) -> np.ndarray:
@@ -358,7 +373,8 @@ def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.n
 
 
 def verify(data: ProblemData, trades: Trades) -> None:
-    """Check decoded trades in numpy: lots, caps, cash, bands and same-solve wash sales.
+    """Check decoded trades in numpy: lots, caps, the relief order, cash, bands and same-solve
+    wash sales.
 
     Raises
     ------
@@ -379,6 +395,9 @@ def verify(data: ProblemData, trades: Trades) -> None:
     if ((data.sell_cap <= 0) & (trades.sell_shares > 0)).any():
         n = int(np.argmax((data.sell_cap <= 0) & (trades.sell_shares > 0)))
         raise DecodeError(f"sale of a restricted lot: {data.cap_reasons.get(('sell', n))}")
+    breach = order_breach(data, trades.sell_shares, sellable_shares(data))
+    if breach is not None:
+        raise DecodeError(breach)
     short = cash_shortfall(data, Point.of(trades.buys, trades.sells, trades.derivatives))
     if (short > CASH_TOLERANCE).any():
         a = data.accounts[int(np.argmax(short))]

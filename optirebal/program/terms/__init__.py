@@ -20,6 +20,7 @@ from optirebal.program.terms.base import BaseTerm, Context, Point, Term
 from optirebal.program.terms.cash import Cash
 from optirebal.program.terms.impact import Impact
 from optirebal.program.terms.overlay import Overlay, overlay_cash, overlay_immediate_cost
+from optirebal.program.terms.relief import LotRelief
 from optirebal.program.terms.routing import Routing
 from optirebal.program.terms.tax import Tax
 from optirebal.program.terms.tracking import Tracking
@@ -34,8 +35,8 @@ __all__ = ["TERMS", "BaseTerm", "Context", "Point", "Term", "account_cash", "bui
            "pair_costs", "post_trade_weights", "terms_for"]
 
 TRADES, IMPACT, OVERLAY = Trades(), Impact(), Overlay()
-TERMS: tuple[Term, ...] = (TRADES, IMPACT, OVERLAY, Routing(), Tax(), Tracking(), Bands(),
-                           Cash(), Turnover())
+TERMS: tuple[Term, ...] = (TRADES, IMPACT, OVERLAY, Routing(), Tax(), LotRelief(), Tracking(),
+                           Bands(), Cash(), Turnover())
 """The program's own terms, in build order."""
 
 
