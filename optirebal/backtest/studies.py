@@ -18,7 +18,8 @@ import pandas as pd
 
 from optirebal.datasets import stocks_bonds_monthly, us_stocks_daily
 from optirebal.market import Market
-from optirebal.policy import Band, Costs, Policy, Schedule, Tax
+from optirebal.policy import Band, Costs, Momentum, Policy, Schedule, Tax, Velocity
+from optirebal.presets import opportunistic
 from optirebal.portfolio import Portfolio
 
 THRESHOLDS = (0.0, 0.01, 0.05, 0.10)
@@ -59,6 +60,34 @@ def stock_bond_study(start: str = "1926-07-31", end: str = "2009-12-31",
                 base, schedule=Schedule(looks=looks),
                 trigger=Band.absolute(threshold) if threshold else None)
     policies["never"] = _replace(base, schedule=Schedule(looks="never"))
+    return portfolio, policies, market
+
+
+def signal_study(start: str = "1926-07-31", end: str = "2009-12-31", *, taxable: bool = False,
+                 nav: float = 1_000_000.0) -> tuple[Portfolio, dict[str, Policy], Market]:
+    """The four signal policies of ``notebooks/signals.ipynb`` on the stock/bond fund of study (a)
+    with a 5 bp half spread (and, when ``taxable``, in a taxable account with exact US tax):
+    a plain threshold (monthly looks, trigger 5 points, back to target), the same with the
+    momentum filter (12-1, equity capped at 70%), with volatility velocity (target volatility
+    10%, realized over 12 months) and the opportunistic preset (every month, trigger 20% of
+    the target, back to 10%)."""
+    portfolio, _, market = stock_bond_study(start, end, nav)
+    securities = portfolio.securities.assign(half_spread_bps=5.0)
+    accounts = portfolio.accounts.assign(type="taxable" if taxable else "tax_exempt")
+    portfolio = Portfolio.from_frames(securities, accounts, portfolio.lots,
+                                      as_of=portfolio.as_of, risk=portfolio.risk)
+    targets = {"stocks": 0.6, "bonds": 0.4}
+    tax = Tax(model="exact") if taxable else Tax(model="none")
+    costs = Costs(impact="none")
+    plain = Policy(targets=targets, mode="to_target", target_tolerance=0.001,
+                   trigger=Band.absolute(0.05), schedule=Schedule(looks="monthly"), tax=tax,
+                   costs=costs)
+    policies = {
+        "threshold": plain,
+        "momentum": _replace(plain, momentum=Momentum(signal="12-1", hard_cap={"stocks": 0.7})),
+        "velocity": _replace(plain, velocity=Velocity(vol_target=0.10, window=12)),
+        "opportunistic": opportunistic(targets, looks="monthly", tax=tax, costs=costs),
+    }
     return portfolio, policies, market
 
 
