@@ -10,7 +10,7 @@ step repaired or fixed is an :class:`~optirebal.events.Event`.
 from __future__ import annotations
 
 from optirebal.decode import Trades, decode, wash_conflicts
-from optirebal.decode.frames import build_result
+from optirebal.decode.frames import Decision, build_result
 from optirebal.decode.relief import relief_event
 from optirebal.errors import InfeasibleError, SolverError
 from optirebal.events import Event
@@ -61,6 +61,8 @@ class Rebalancer:
     def solve(self, portfolio: Portfolio) -> Result:
         """Rebalance ``portfolio`` as the policy asks, and return verified trades.
 
+        ``build_result(self.decide(portfolio))``: the decision and its frames.
+
         Raises
         ------
         InputError
@@ -70,6 +72,11 @@ class Rebalancer:
         SolverError
             When no solver returns a verified answer.
         """
+        return build_result(self.decide(portfolio))
+
+    def decide(self, portfolio: Portfolio) -> Decision:
+        """The verified trades of :meth:`solve` as arrays, before any frame is built (what a
+        backtest books at every date). Raises as :meth:`solve` does."""
         data = build_problem_data(portfolio, self.policy)
         compiles = int(data.shape_key not in self._workspaces)
         workspace = self._workspaces.setdefault(data.shape_key, Workspace())
@@ -78,7 +85,7 @@ class Rebalancer:
                                            "must move: no trade")
             diag = Diagnostics(None, "not triggered", None, 0.0, 0.0, not compiles, 0.0,
                                compiles=compiles)
-            return build_result(data, Trades.none(data), diag, 0.0, [quiet])
+            return Decision(data, Trades.none(data), diag, 0.0, (quiet,))
         run = _Runs()
         data = prefix_wash_directions(data, run.events)
         primed = workspace.known_directions(data, run.events)
@@ -110,9 +117,9 @@ class Rebalancer:
         region = run.regions[-1] if run.regions else None
         # a fixed relief order whose tax the program could only bound from below
         relief = relief_event(data, solution.sells)
-        return build_result(data, trades, diag, solution.objective,
-                            [*run.events, *answer_events(solution, self.policy.solver.chain,
-                                                         region), *filter(None, [relief])])
+        return Decision(data, trades, diag, solution.objective,
+                        (*run.events, *answer_events(solution, self.policy.solver.chain, region),
+                         *filter(None, [relief])))
 
 
 def solve(portfolio: Portfolio, policy: Policy) -> Result:

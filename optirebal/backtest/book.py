@@ -22,7 +22,8 @@ import pandas as pd
 from optirebal.errors import OptirebalError
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
-from optirebal.result import Result
+from optirebal.decode.frames import Decision
+from optirebal.program.data import ProblemData
 from optirebal.tax.exclusions import validate_history
 from optirebal.tax.ledger import WINDOW_DAYS, LedgerResult, wash_sale_ledger
 from optirebal.tax.netting import TaxRates, exact_tax
@@ -69,7 +70,8 @@ class Book:
         self.lots = lots
         self.shares = self._share_matrix()
         if not self.taxable:
-            self.lots = self._pooled(None, pd.Timestamp(portfolio.as_of))
+            self.lots = self._pooled(np.zeros(self.shares.size), np.zeros(self.shares.size),
+                                     pd.Timestamp(portfolio.as_of))
 
     # --- valuation ------------------------------------------------------------------------------
 
@@ -121,32 +123,40 @@ class Book:
 
     # --- carrying a day forward -----------------------------------------------------------------
 
-    def apply(self, result: Result, day: pd.Timestamp) -> None:
-        """Book ``result``'s trades on ``day``: lots sold and bought, cash after flows and costs,
-        and (taxable households) the ledger re-read."""
-        self.cash = result.cash["after"].reindex(self.accounts).to_numpy(dtype=float).clip(0.0)
+    def apply(self, decision: Decision, day: pd.Timestamp) -> int:
+        """Book ``decision``'s trades on ``day``: lots sold and bought, cash after flows and
+        costs, and (taxable households) the ledger re-read. Returns the number of wash-sale
+        matches the day added (0 without a taxable account)."""
+        data, trades = decision.data, decision.trades
+        net = decision.net_shares
+        price = data.portfolio.securities["price"].to_numpy(dtype=float)[data.pair_security]
+        self.cash = decision.cash_after().clip(0.0)
         if not self.taxable:
-            self.lots = self._pooled(result, day)
-            self._check(result)
-            return
-        sold = result.lots_sold["shares"] if len(result.lots_sold) else pd.Series(dtype=float)
-        buys = result.orders[result.orders["shares"] > 0]
+            self.lots = self._pooled(net, price, day)
+            self._check(net, data)
+            return 0
         lots = self.lots
-        for lot, shares in sold.items():
-            row = lots.loc[lot]
-            self.trades.append({"date": day, "account": row["account"],
-                                "security": row["security"], "shares": -float(shares),
-                                "price": float(result.lots_sold.at[lot, "proceeds"]) / shares,
-                                "cost_basis": float(row["cost_basis"]) * shares
-                                / float(row["quantity"]), "lot_id": str(lot)})
-        for account, security, shares, value in zip(buys["account"], buys["security"],
-                                                    buys["shares"], buys["value"], strict=True):
+        quantity = lots["quantity"].to_numpy(dtype=float)
+        basis = lots["cost_basis"].to_numpy(dtype=float)
+        lot_price = price[data.lot_pair]
+        for n in np.flatnonzero(trades.sell_shares > 0):
+            shares = float(trades.sell_shares[n])
+            self.trades.append({"date": day, "account": lots["account"].iat[n],
+                                "security": lots["security"].iat[n], "shares": -shares,
+                                "price": float(lot_price[n]),
+                                "cost_basis": basis[n] * shares / quantity[n],
+                                "lot_id": data.lot_ids[n]})
+        for p in np.flatnonzero(trades.buy_shares > 0):
+            account = self.accounts[data.pair_account[p]]
+            security = self.securities[data.pair_security[p]]
             self.trades.append({"date": day, "account": account, "security": security,
-                                "shares": float(shares), "price": float(value) / float(shares),
+                                "shares": float(trades.buy_shares[p]), "price": float(price[p]),
                                 "cost_basis": np.nan,
                                 "lot_id": self._new_lot_id(account, security, day)})
+        washes = self._matches()
         self._reread()
-        self._check(result)
+        self._check(net, data)
+        return self._matches() - washes
 
     def reinvest(self, day: pd.Timestamp, security: str, account: str, shares: float,
                  price: float) -> None:
@@ -160,8 +170,9 @@ class Book:
                                 "lot_id": self._new_lot_id(account, security, day)})
             self._reread()
         else:
-            self.lots = self._pooled(None, day, (k, self.securities.index(security),
-                                                 shares, shares * price))
+            net = np.zeros(self.shares.size)
+            net[k * len(self.securities) + self.securities.index(security)] = shares
+            self.lots = self._pooled(net, np.full(net.size, price), day)
         self.shares = self._share_matrix()
 
     def credit(self, cash: np.ndarray) -> None:
@@ -169,10 +180,9 @@ class Book:
         outside a look."""
         self.cash = self.cash + cash
 
-    def _pooled(self, result: Result | None, day: pd.Timestamp,
-                bought: tuple[int, int, float, float] | None = None) -> pd.DataFrame:
-        """One lot per account and security after ``result``'s trades (or one buy ``bought``:
-        account and security positions, shares, cost): sales take basis pro rata."""
+    def _pooled(self, net: np.ndarray, price: np.ndarray, day: pd.Timestamp) -> pd.DataFrame:
+        """One lot per account and security after trading ``net`` shares per pair (account x
+        security) at ``price`` per pair: sales take basis pro rata, buys add their cost."""
         n_i = len(self.securities)
         shares = self.shares.ravel().copy()
         basis = np.zeros_like(shares)
@@ -182,16 +192,8 @@ class Book:
                  + pd.Index(self.securities).get_indexer(lots["security"]))
         basis[where] = lots["cost_basis"].to_numpy(dtype=float)
         acquired[where] = lots["acquired"].to_numpy()
-        trades: list[tuple[int, float, float]] = []
-        if result is not None and len(result.orders):
-            orders = result.orders
-            trades = list(zip((pd.Index(self.accounts).get_indexer(orders["account"]) * n_i
-                          + pd.Index(self.securities).get_indexer(orders["security"])),
-                         orders["shares"].to_numpy(dtype=float),
-                         orders["value"].to_numpy(dtype=float), strict=True))
-        elif bought is not None:
-            trades = [(bought[0] * n_i + bought[1], bought[2], bought[3])]
-        for k, traded, value in trades:
+        for k in np.flatnonzero(net):
+            traded, value = float(net[k]), float(net[k] * price[k])
             if traded < 0:
                 basis[k] *= max(shares[k] + traded, 0.0) / shares[k]
             else:
@@ -235,20 +237,22 @@ class Book:
             "acquired": [pd.Timestamp(d).date() for d in acquired],
         }, index=pd.Index(ids, name="lot"))
 
-    def _check(self, result: Result) -> None:
-        """The book's shares after the trades equal the shares the result left (verification)."""
+    def _matches(self) -> int:
+        """Wash-sale matches the ledger has found so far."""
+        return 0 if self.ledger is None else len(self.ledger.adjustments)
+
+    def _check(self, net: np.ndarray, data: ProblemData) -> None:
+        """The book's shares after the trades equal the shares before plus the decision's
+        ``net`` shares per pair (verification of the carried lots)."""
         expected = self.shares.copy()
-        orders = result.orders
-        a = pd.Index(self.accounts).get_indexer(orders["account"])
-        i = pd.Index(self.securities).get_indexer(orders["security"])
-        np.add.at(expected, (a, i), orders["shares"].to_numpy(dtype=float))
+        np.add.at(expected, (data.pair_account, data.pair_security), net)
         self.shares = self._share_matrix()
         gap = np.abs(self.shares - expected)
         if (gap > 1e-6 * np.maximum(1.0, np.abs(expected))).any():
             a, i = np.unravel_index(int(np.argmax(gap)), gap.shape)
             raise OptirebalError(f"the book holds {self.shares[a, i]:g} shares of "
                                  f"{self.securities[i]!r} in {self.accounts[a]!r} after the "
-                                 f"trades, the result {expected[a, i]:g}")
+                                 f"trades, the decision {expected[a, i]:g}")
 
     # --- taxes ----------------------------------------------------------------------------------
 

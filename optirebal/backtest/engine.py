@@ -142,12 +142,11 @@ def _trade(book: Book, rebalancer: Rebalancer, policy: Policy, market: Market, t
         policy = dataclasses.replace(policy, tax=tax)
     solver = rebalancer if policy is rebalancer.policy else rebalancer.with_policy(policy)
     try:
-        result = solver.solve(portfolio)
+        decision = solver.decide(portfolio)
     except OptirebalError as error:
         error.add_note(f"backtest date {day.date()}")
         raise
-    book.apply(result, day)
-    recorder.trade(day, result)
+    recorder.trade(day, decision, book.apply(decision, day))
 
 
 class Signals:

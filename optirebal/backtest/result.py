@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from optirebal.backtest.book import Book
+from optirebal.decode.frames import Decision, restrictions_in_force
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
-from optirebal.result import Result
+from optirebal.program.terms import cost_values
+from optirebal.program.terms.base import Point
 from optirebal.tax.netting import TaxRates, exact_tax
 
 if TYPE_CHECKING:
@@ -51,7 +53,8 @@ class Recorder:
         self.prices = np.zeros((n, len(portfolio.securities)))
         self.tax_to_date = np.zeros(n)
         self.events: list[tuple[object, ...]] = []
-        self.trades: list[pd.DataFrame] = []
+        self.orders: list[tuple[pd.Timestamp, np.ndarray, np.ndarray, np.ndarray,
+                                np.ndarray]] = []
         self.costs: list[dict[str, object]] = []
         self.solves = self.compiles = 0
         self.solver_seconds = 0.0
@@ -78,30 +81,44 @@ class Recorder:
                    f"{row['carryover_short'] + row['carryover_long']:,.2f}",
                    value=float(row["tax"]))
 
-    def trade(self, day: pd.Timestamp, result: Result) -> None:
-        self.solves += result.diagnostics.solves
-        self.compiles += result.diagnostics.compiles
-        self.solver_seconds += result.diagnostics.solve_seconds
-        orders = result.orders
-        if len(orders):
-            self.trades.append(orders.assign(date=day)[["date", *orders.columns]])
-            self.event(day, "trade", f"{len(orders)} orders, {orders['value'].abs().sum():,.2f} "
-                       "traded", value=float(orders["value"].abs().sum()))
-        costs = result.costs["value"]
-        self.costs.append({"date": day, **{k: float(costs.get(k, 0.0)) for k in COST_KINDS},
-                           "traded": float(orders["value"].abs().sum()) if len(orders) else 0.0,
-                           "nav": result.nav})
-        if len(result.lots_sold) and "wash_sale" in result.lots_sold.columns:
-            for lot, row in result.lots_sold[result.lots_sold["wash_sale"]].iterrows():
-                self.event(day, "wash_sale", f"lot {lot}: loss of {row['disallowed_loss']:,.2f} "
-                           "disallowed", row["account"], row["security"],
-                           float(row["disallowed_loss"]))
-        for row in result.events.itertuples():
-            if row.kind in ("not_triggered",):
-                continue
-            self.event(day, str(row.kind), str(row.message), str(row.account or ""),
-                       str(row.security or ""), float(row.value)
-                       if isinstance(row.value, int | float) else np.nan)
+    def trade(self, day: pd.Timestamp, decision: Decision, washes: int) -> None:
+        """Record a look's decision: its orders, costs by kind and events, and the wash-sale
+        matches (``washes``) booking it added."""
+        data, trades = decision.data, decision.trades
+        self.solves += decision.diagnostics.solves
+        self.compiles += decision.diagnostics.compiles
+        self.solver_seconds += decision.diagnostics.solve_seconds
+        net = decision.net_shares
+        traded = np.flatnonzero(net)
+        price = data.portfolio.securities["price"].to_numpy(dtype=float)[data.pair_security]
+        value = net * price
+        gross = float(np.abs(value).sum())
+        if len(traded):
+            self.orders.append((day, data.pair_account[traded], data.pair_security[traded],
+                                net[traded], price[traded]))
+            self.event(day, "trade", f"{len(traded)} orders, {gross:,.2f} traded", value=gross)
+        costs = cost_values(data, Point.of(trades.buys, trades.sells, trades.derivatives))
+        self.costs.append({"date": day, **{k: costs.get(k, 0.0) * data.nav for k in COST_KINDS},
+                           "traded": gross, "nav": data.nav})
+        if washes:
+            self.event(day, "wash_sale", f"{washes} wash-sale match(es): losses disallowed and "
+                       "added to the replacement shares' basis (see taxes)", value=float(washes))
+        for e in (*decision.events, *restrictions_in_force(data)):
+            if e.kind != "not_triggered":
+                self.event(day, e.kind, e.message, e.account or "", e.security or "", e.value)
+
+    def _orders_frame(self) -> pd.DataFrame:
+        """Every order: date, account, security, side, shares (signed), price, value."""
+        accounts = self.portfolio.accounts.index.to_numpy()
+        securities = self.portfolio.securities.index.to_numpy()
+        parts = [pd.DataFrame({"date": day, "account": accounts[a], "security": securities[i],
+                               "side": np.where(n > 0, "buy", "sell"), "shares": n,
+                               "price": p, "value": n * p})
+                 for day, a, i, n, p in self.orders]
+        if not parts:
+            return pd.DataFrame(columns=["date", "account", "security", "side", "shares",
+                                         "price", "value"])
+        return pd.concat(parts, ignore_index=True)
 
     @property
     def periods_per_year(self) -> float:
@@ -133,9 +150,7 @@ class Recorder:
         weights = pd.DataFrame(self.weights, index=dates, columns=self.classes)
         nav = pd.DataFrame({"nav": self.nav, "flow": self.flow, "taxes": self.tax_to_date,
                             "nav_after_tax": self.nav - self.tax_to_date}, index=dates)
-        trades = (pd.concat(self.trades, ignore_index=True) if self.trades else
-                  pd.DataFrame(columns=["date", "account", "security", "side", "shares",
-                                        "price", "value", "reason"]))
+        trades = self._orders_frame()
         costs = pd.DataFrame(self.costs, columns=["date", *COST_KINDS, "traded", "nav"])
         events = pd.DataFrame(self.events, columns=list(EVENT_COLUMNS))
         taxes = (book.taxes_by_year(dates[-1].year) if book.taxable else
@@ -190,7 +205,8 @@ class BacktestResult:
     weights : DataFrame
         Index date, a column per class (and the cash class): weights at the close (fractions).
     trades : DataFrame
-        One row per order: ``date`` and the columns of :attr:`optirebal.Result.orders`.
+        One row per order: ``date``, ``account``, ``security``, ``side``, ``shares`` (signed),
+        ``price``, ``value`` (signed currency).
     costs : DataFrame
         One row per trade date: ``spread``, ``commission``, ``impact`` (currency), ``traded``
         (gross value, currency), ``nav`` (pre-trade, currency).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,22 +23,59 @@ from optirebal.program.terms.base import Point
 from optirebal.result import Diagnostics, Result
 
 
-def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
-                 objective: float, events: Sequence[Event] = ()) -> Result:
-    """Assemble the result frames from decoded trades (all money in currency).
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """What a rebalance decided, as arrays: the problem data of the accepted solve, the decoded
+    and verified trades, how they were found, the objective (weights) and the events of the
+    solves. :func:`build_result` turns it into a :class:`~optirebal.result.Result`."""
 
-    ``events`` are those of the solves; the result adds its own (band breaches, restrictions in
-    force, contract residuals, cash repairs, tax) and builds the diagnostics' notes and fixes
-    from all of them.
+    data: ProblemData
+    trades: Trades
+    diagnostics: Diagnostics
+    objective: float
+    events: tuple[Event, ...] = ()
+
+    @property
+    def net_shares(self) -> np.ndarray:
+        """Shares bought (+) or sold (-) per pair (account x security)."""
+        d, t = self.data, self.trades
+        return t.buy_shares - np.bincount(d.lot_pair, weights=t.sell_shares, minlength=d.n_pairs)
+
+    def cash_after(self) -> np.ndarray:
+        """Cash per account after flows, trades and costs (currency)."""
+        return account_cash_flows(self.data, self.trades)["after"]
+
+
+def account_cash_flows(data: ProblemData, trades: Trades) -> dict[str, np.ndarray]:
+    """Per account (currency): ``traded`` (net sale proceeds), ``costs`` and ``after``."""
+    nav, pf = data.nav, data.portfolio
+    price = pf.securities["price"].to_numpy(dtype=float)
+    point = Point.of(trades.buys, trades.sells, trades.derivatives)
+    n_a = len(data.accounts)
+    pair_sell_shares = np.bincount(data.lot_pair, weights=trades.sell_shares,
+                                   minlength=data.n_pairs)
+    proceeds = np.bincount(data.pair_account, weights=(pair_sell_shares - trades.buy_shares)
+                           * price[data.pair_security], minlength=n_a)
+    costs = np.bincount(data.pair_account, weights=pair_costs(data, point) * nav, minlength=n_a)
+    return {"traded": proceeds, "costs": costs,
+            "after": (pf.accounts["cash"].to_numpy(dtype=float)
+                      + pf.accounts["flow"].to_numpy(dtype=float) + proceeds - costs)}
+
+
+def build_result(decision: Decision) -> Result:
+    """Assemble the result frames from a decision (all money in currency).
+
+    The decision's events are those of the solves; the result adds its own (band breaches,
+    restrictions in force, contract residuals, cash repairs, tax) and builds the diagnostics'
+    notes and fixes from all of them.
     """
+    data, trades, diagnostics = decision.data, decision.trades, decision.diagnostics
+    objective, events = decision.objective, decision.events
     pf = data.portfolio
     nav = data.nav
     price = pf.securities["price"].to_numpy(dtype=float)
     point = Point.of(trades.buys, trades.sells, trades.derivatives)
-    pair_cost = pair_costs(data, point)
-    pair_sell_shares = np.bincount(data.lot_pair, weights=trades.sell_shares,
-                                   minlength=data.n_pairs)
-    net_shares = trades.buy_shares - pair_sell_shares
+    net_shares = decision.net_shares
 
     w_before = data.exposure_before / data.scale
     w_after = post_trade_weights(data, point)
@@ -55,7 +92,7 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
                                     "unit per order; see weights['outside'])",
                      asset_class=name, value=float(gap))
                for name, gap in zip(data.classes, outside, strict=True) if solved and gap > 1e-6]
-    events += _restrictions_in_force(data) if solved else []
+    events += restrictions_in_force(data) if solved else []
     events += _defaulted_inputs(data)
 
     before_dev = pd.Series(w_before - data.target, index=data.classes)
@@ -81,15 +118,10 @@ def build_result(data: ProblemData, trades: Trades, diagnostics: Diagnostics,
     cost_frame = pd.DataFrame({"value": values}).rename_axis("component")
     cost_frame["bps"] = cost_frame["value"] / nav * 1e4
 
-    n_a = len(data.accounts)
     acc = pf.accounts
-    proceeds = np.bincount(data.pair_account, weights=(pair_sell_shares - trades.buy_shares)
-                           * price[data.pair_security], minlength=n_a)
-    account_cost = np.bincount(data.pair_account, weights=pair_cost * nav, minlength=n_a)
+    flows = account_cash_flows(data, trades)
     cash = pd.DataFrame({
-        "before": acc["cash"].to_numpy(), "flow": acc["flow"].to_numpy(), "traded": proceeds,
-        "costs": account_cost,
-        "after": acc["cash"].to_numpy() + acc["flow"].to_numpy() + proceeds - account_cost,
+        "before": acc["cash"].to_numpy(), "flow": acc["flow"].to_numpy(), **flows,
         "reserve": acc["cash_reserve"].to_numpy()}, index=pd.Index(data.accounts, name="account"))
     cash = overlay_cash_frame(data, cash, trades.derivatives)
 
@@ -133,7 +165,7 @@ def _defaulted_inputs(data: ProblemData) -> list[Event]:
     return out
 
 
-def _restrictions_in_force(data: ProblemData) -> list[Event]:
+def restrictions_in_force(data: ProblemData) -> list[Event]:
     """One event per restriction of the policy that held trades at zero (value: how many)."""
     counts: dict[tuple[str, str], int] = {}
     for (side, _), reason in data.cap_reasons.items():
