@@ -270,8 +270,10 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     -------
     Exclusions
     """
-    group_of = securities["group"]
     kind = accounts["type"]
+    if not (kind == "taxable").any():
+        return Exclusions(np.zeros(len(lots), dtype=bool))  # no loss can be washed
+    group_of = securities["group"]
     window = dt.timedelta(days=WINDOW_DAYS)
     lot_group = lots["security"].map(group_of).to_numpy()
     lot_taxable = (lots["account"].map(kind) == "taxable").to_numpy()
