@@ -114,3 +114,44 @@ def test_calibrate_traces_the_frontier_and_the_cube_root_width() -> None:
     expected = (3 * 5e-4 * 0.36 * 0.16 * variance / (4 * 0.5 * variance)) ** (1 / 3)
     assert theory["optimal_half_width"] == pytest.approx(expected, rel=1e-9)
     assert "<h4>" in result._repr_html_()
+
+
+@pytest.mark.slow
+def test_band_backtest_converges_to_the_ergodic_statistics() -> None:
+    """One risky security against a riskless one at 50/50, a no-trade band of +-2 points traded
+    to its edge every day: over 40 years of seeded daily prices the mean squared deviation and
+    the turnover match :func:`optirebal.bands.ergodic_stats` (the weight diffuses with variance
+    ``0.5^2 0.5^2 sigma^2`` per year; a daily check moves the edges out by 0.5826 daily sds,
+    Siegmund's correction, as in ``tests/test_bands.py``)."""
+    from optirebal.bands import ergodic_stats
+
+    sigma, b, years = 0.2, 0.02, 40
+    days = pd.bdate_range("1960-01-01", periods=252 * years + 1)
+    rng = np.random.default_rng(1926)
+    # driftless log price: the weight has no drift at 50/50
+    log_price = np.concatenate([[0.0], np.cumsum(rng.normal(0.0, sigma / np.sqrt(252),
+                                                            len(days) - 1))])
+    market = pd.DataFrame({"R": np.exp(log_price), "S": 1.0}, index=days)
+    securities = pd.DataFrame({"security": ["R", "S"], "price": [1.0, 1.0],
+                               "asset_class": ["risky", "safe"], "half_spread_bps": 0.01})
+    accounts = pd.DataFrame({"account": ["a"], "type": ["tax_exempt"], "cash": [0.0]})
+    lots = pd.DataFrame({"lot": ["r", "s"], "account": "a", "security": ["R", "S"],
+                         "quantity": [5e5, 5e5], "cost_basis": [5e5, 5e5],
+                         "acquired": "1959-12-31"})
+    cov = pd.DataFrame([[sigma**2, 0.0], [0.0, 0.0]], index=["risky", "safe"],
+                       columns=["risky", "safe"])
+    portfolio = orb.Portfolio.from_frames(securities, accounts, lots, as_of=days[0].date(),
+                                          risk=cov)
+    policy = orb.Policy(targets={"risky": 0.5, "safe": 0.5}, band=orb.Band.absolute(b),
+                        mode="to_band", costs=orb.Costs(impact="none"),
+                        tax=orb.Tax(model="none"))
+    result = orb.backtest(portfolio, policy, market)
+    s2 = (0.5 * 0.5 * sigma) ** 2
+    step = np.sqrt(s2 / 252)
+    deviation = result.weights["risky"].to_numpy()[1:] - 0.5
+    summary = result.summary()
+    widened = ergodic_stats(b + 0.5826 * step, s2)
+    exact = ergodic_stats(b, s2)
+    assert np.abs(deviation).max() <= b + 1e-6
+    assert np.mean(deviation**2) == pytest.approx(widened.mean_squared_deviation, rel=0.05)
+    assert 0.90 * exact.turnover < summary["turnover_per_year"] < 1.02 * exact.turnover

@@ -19,10 +19,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from optirebal.decode.frames import Decision
 from optirebal.errors import OptirebalError
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
-from optirebal.decode.frames import Decision
 from optirebal.program.data import ProblemData
 from optirebal.tax.exclusions import validate_history
 from optirebal.tax.ledger import WINDOW_DAYS, LedgerResult, wash_sale_ledger

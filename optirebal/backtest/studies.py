@@ -19,8 +19,8 @@ import pandas as pd
 from optirebal.datasets import stocks_bonds_monthly, us_stocks_daily
 from optirebal.market import Market
 from optirebal.policy import Band, Costs, Momentum, Policy, Schedule, Tax, Velocity
-from optirebal.presets import opportunistic
 from optirebal.portfolio import Portfolio
+from optirebal.presets import opportunistic
 
 THRESHOLDS = (0.0, 0.01, 0.05, 0.10)
 LOOKS = ("monthly", "quarterly", "annual")

@@ -70,7 +70,7 @@ def build_result(decision: Decision) -> Result:
     notes and fixes from all of them.
     """
     data, trades, diagnostics = decision.data, decision.trades, decision.diagnostics
-    objective, events = decision.objective, decision.events
+    objective = decision.objective
     pf = data.portfolio
     nav = data.nav
     price = pf.securities["price"].to_numpy(dtype=float)
@@ -85,7 +85,7 @@ def build_result(decision: Decision) -> Result:
          "upper": data.upper, "outside": outside},
         index=pd.Index(data.classes, name="class"))
 
-    events = list(events)  # what the result adds is appended below, in this order
+    events = list(decision.events)  # what the result adds is appended below, in this order
     solved = diagnostics.solver is not None  # not when a trigger said not to trade
     events += [Event("band_breach", f"class {name!r} is outside its band after rounding and "
                                     f"costs by {gap * 1e4:.2f} bp (decode allows one lot-size "
