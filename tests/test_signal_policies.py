@@ -143,7 +143,7 @@ def test_band_backtest_converges_to_the_ergodic_statistics() -> None:
     portfolio = orb.Portfolio.from_frames(securities, accounts, lots, as_of=days[0].date(),
                                           risk=cov)
     policy = orb.Policy(targets={"risky": 0.5, "safe": 0.5}, band=orb.Band.absolute(b),
-                        mode="to_band", costs=orb.Costs(impact="none"),
+                        trigger=orb.Band.absolute(b), mode="to_band", costs=orb.Costs(impact="none"),
                         tax=orb.Tax(model="none"))
     result = orb.backtest(portfolio, policy, market)
     s2 = (0.5 * 0.5 * sigma) ** 2
@@ -153,5 +153,7 @@ def test_band_backtest_converges_to_the_ergodic_statistics() -> None:
     widened = ergodic_stats(b + 0.5826 * step, s2)
     exact = ergodic_stats(b, s2)
     assert np.abs(deviation).max() <= b + 1e-6
-    assert np.mean(deviation**2) == pytest.approx(widened.mean_squared_deviation, rel=0.05)
-    assert 0.90 * exact.turnover < summary["turnover_per_year"] < 1.02 * exact.turnover
+    # measured (seed 1926, 1,039 trade dates): 2.8% below the corrected second moment, turnover
+    # 1.4% below s2 / (2b), which a daily check cannot exceed
+    assert np.mean(deviation**2) == pytest.approx(widened.mean_squared_deviation, rel=0.04)
+    assert 0.95 * exact.turnover < summary["turnover_per_year"] < exact.turnover
