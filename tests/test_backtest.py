@@ -233,3 +233,22 @@ def test_market_from_returns_and_tidy_frames() -> None:
     pd.testing.assert_frame_equal(again.prices, market.prices[again.prices.columns],
                                   check_freq=False, check_names=False)
     assert dt.date(2024, 1, 31) == market.dates[0].date()
+
+
+def test_apply_trades_appends_the_trades_to_the_history() -> None:
+    from optirebal.program.prepare import build_problem_data
+
+    portfolio = household("taxable", equity_basis=1200.0, acquired="2023-11-01",
+                          as_of="2024-01-03").with_prices({"EQ": 1.8})
+    pol = policy(tax=orb.Tax(model="exact"))
+    result = orb.solve(portfolio, pol)
+    after = orb.apply_trades(portfolio, result)
+    history = after.history
+    sale = history[history["shares"] < 0].iloc[0]
+    assert sale["security"] == "EQ" and sale["lot_id"] == "eq"
+    assert sale["shares"] == pytest.approx(-192 / 1.8)
+    assert sale["cost_basis"] == pytest.approx(192 / 1.8 * 2.0)
+    assert (history["shares"] > 0).sum() == 1  # the bonds bought
+    # the loss sale now blocks buys of its group for 30 days (wash-sale rule 2)
+    blocked = build_problem_data(after, pol).tax.exclusions.blocked
+    assert "EQ" in blocked
