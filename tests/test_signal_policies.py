@@ -143,8 +143,8 @@ def test_band_backtest_converges_to_the_ergodic_statistics() -> None:
     portfolio = orb.Portfolio.from_frames(securities, accounts, lots, as_of=days[0].date(),
                                           risk=cov)
     policy = orb.Policy(targets={"risky": 0.5, "safe": 0.5}, band=orb.Band.absolute(b),
-                        trigger=orb.Band.absolute(b), mode="to_band", costs=orb.Costs(impact="none"),
-                        tax=orb.Tax(model="none"))
+                        trigger=orb.Band.absolute(b), mode="to_band",
+                        costs=orb.Costs(impact="none"), tax=orb.Tax(model="none"))
     result = orb.backtest(portfolio, policy, market)
     s2 = (0.5 * 0.5 * sigma) ** 2
     step = np.sqrt(s2 / 252)
