@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from optirebal.apply import apply_trades
+from optirebal.batch import BatchResult, solve_many
+from optirebal.datasets.book import load_book
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -33,9 +35,9 @@ from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel
 
 __all__ = [
-    "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
+    "Band", "BatchResult", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
     "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
     "Rebalancer", "Restrictions", "Result", "RiskModel", "SolverError", "SolverOptions", "Tax",
-    "apply_trades", "load", "solve",
+    "apply_trades", "load", "load_book", "solve", "solve_many",
 ]
 __version__ = "0.1.0"
