@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from optirebal.apply import apply_trades
 from optirebal.batch import BatchResult, solve_many
-from optirebal.datasets.book import load_book
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -41,3 +40,12 @@ __all__ = [
     "apply_trades", "load", "load_book", "solve", "solve_many",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # imported on first use, so that `python -m optirebal.datasets.book` runs the module fresh
+    if name == "load_book":
+        from optirebal.datasets.book import load_book
+
+        return load_book
+    raise AttributeError(f"module 'optirebal' has no attribute {name!r}")

@@ -114,7 +114,13 @@ PREFERRED = {
             "SCHH"),
     "roth": ("VTI", "ITOT", "IEFA", "VWO", "SCHE", "VNQ", "USRT", "BND"),
 }
-TABLES = ("households", "accounts", "lots", "history", "scheduled")
+TABLES: Mapping[str, tuple[str, ...]] = {  # the stacked tables and their columns
+    "households": ("household", "model"),
+    "accounts": ("household", "account", "type", "cash", "flow", "cash_reserve"),
+    "lots": ("household", "lot", "account", "security", "quantity", "cost_basis", "acquired"),
+    "history": ("household", "date", "account", "security", "shares", "price", "cost_basis"),
+    "scheduled": ("household", "date", "account", "security", "value"),
+}
 
 
 def model_policy(name: str) -> Policy:
@@ -181,7 +187,7 @@ def generate(households: int, *, seed: int = SEED, as_of: dt.date = AS_OF
         model = names[int(rng.choice(len(names), p=MODEL_SHARES))]
         rows["households"].append({"household": hid, "model": model})
         _household(rng, hid, model, paths, as_of, rows)
-    tables = {t: pd.DataFrame(r) for t, r in rows.items()}
+    tables = {t: pd.DataFrame(r, columns=list(TABLES[t])) for t, r in rows.items()}
     return {"securities": securities_frame(), "covariance": covariance_frame(), **tables}
 
 
@@ -228,7 +234,7 @@ def _household(rng: np.random.Generator, hid: str, model: str, paths: pd.DataFra
         weight = np.array([targets[klass[s]] * rng.uniform(0.5, 1.6)
                            / sum(klass[t] == klass[s] for t in held) for s in held])
         weight /= weight.sum()
-        per = np.maximum(1, rng.multinomial(count - len(held), weight) + 1)
+        per = rng.multinomial(max(0, count - len(held)), weight) + 1  # a lot per security held
         for s, w, k in zip(held, weight, per, strict=True):
             _lots(rng, hid, account, s, value * (1 - cash / value) * w, int(k), paths, rows)
     if "taxable" in accounts and rng.random() < 0.12:  # a loss sale in the last 30 days
