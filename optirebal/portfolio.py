@@ -222,12 +222,45 @@ class Portfolio:
                 f"the risk model has no class {missing[0]!r}; it covers {list(risk.classes)}",
                 field="risk",
             )
+        universe = cls(sec, exp, acc, lot, as_of, risk, defaults=defaults)
+        return universe._holding(acc, lot, history, scheduled, derivatives)
+
+    def with_holdings(
+        self,
+        accounts: pd.DataFrame,
+        lots: pd.DataFrame,
+        *,
+        history: pd.DataFrame | None = None,
+        scheduled: pd.DataFrame | None = None,
+        derivatives: pd.DataFrame | None = None,
+    ) -> Portfolio:
+        """Another holder's portfolio over the same securities, exposures, risk model and date:
+        its accounts, lots, wash-sale inputs and derivatives, validated as :meth:`from_frames`
+        validates them (the same portfolio, the same errors). The securities and risk model are
+        not validated again, so a book of households over one universe checks it once.
+
+        Raises
+        ------
+        InputError
+            Naming the field and row of the first problem found.
+        """
+        acc = _validate_accounts(indexed(accounts, "account", "accounts"))
+        lot = _validate_lots(indexed(lots, "lot", "lots"), self.securities, acc, self.as_of)
+        return self._holding(acc, lot, history, scheduled, derivatives)
+
+    def _holding(self, acc: pd.DataFrame, lot: pd.DataFrame, history: pd.DataFrame | None,
+                 scheduled: pd.DataFrame | None, derivatives: pd.DataFrame | None
+                 ) -> Portfolio:
+        """This portfolio's securities with validated accounts and lots, and the derivatives
+        and wash-sale inputs validated against them."""
+        sec, exp, as_of = self.securities, self.exposures, self.as_of
         der = None
         if derivatives is not None:
             from optirebal.overlay import validate_derivatives
 
             der = validate_derivatives(derivatives, list(exp.index))
-        portfolio = cls(sec, exp, acc, lot, as_of, risk, derivatives=der, defaults=defaults)
+        portfolio = type(self)(sec, exp, acc, lot, as_of, self.risk, derivatives=der,
+                               defaults=self.defaults)
         if not portfolio.nav_value > 0:
             raise InputError(f"net asset value must be positive, got {portfolio.nav_value!r}")
         if history is not None or scheduled is not None:

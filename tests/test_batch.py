@@ -232,3 +232,32 @@ def test_the_solve_many_command_refuses_a_bad_out_before_loading(
     assert main(["solve-many", str(tmp_path), "--out", str(tmp_path / "orders.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ".parquet" in err and "Traceback" not in err
+
+
+def test_a_household_built_over_a_validated_universe_equals_from_frames(book: Book) -> None:
+    for household in list(book)[:5]:
+        f = book.frames(household)
+        direct = orb.Portfolio.from_frames(f.securities, f.accounts, f.lots, as_of=f.as_of,
+                                           risk=f.covariance, history=f.history,
+                                           scheduled=f.scheduled)
+        built = f.portfolio()  # the first one validates the universe, the others re-use it
+        for name in ("securities", "exposures", "accounts", "lots"):
+            pd.testing.assert_frame_equal(getattr(built, name), getattr(direct, name))
+        for name in ("history", "scheduled"):
+            left, right = getattr(built, name), getattr(direct, name)
+            assert (left is None) == (right is None)
+            if left is not None:
+                pd.testing.assert_frame_equal(left, right)
+        assert built.defaults == direct.defaults
+
+
+def test_with_holdings_validates_like_from_frames(book: Book) -> None:
+    f = book.frames(next(iter(book)))
+    template = f.portfolio()
+    lots = f.lots.copy()
+    lots.loc[2, "security"] = "NOPE"
+    with pytest.raises(orb.InputError, match="'security'.*unknown security 'NOPE'"):
+        template.with_holdings(f.accounts, lots)
+    accounts = f.accounts.assign(type="pension")
+    with pytest.raises(orb.InputError, match="'type'"):
+        template.with_holdings(accounts, f.lots)

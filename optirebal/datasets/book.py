@@ -320,9 +320,35 @@ class HouseholdFrames:
         InputError
             Naming the field and row (the household's lot or account) at fault.
         """
-        return Portfolio.from_frames(self.securities, self.accounts, self.lots,
-                                     as_of=self.as_of, risk=self.covariance,
-                                     history=self.history, scheduled=self.scheduled)
+        key = _universe_key(self.securities, self.covariance, self.as_of)
+        template = _UNIVERSES.get(key)
+        if template is None:  # the first household of this universe validates it
+            portfolio = Portfolio.from_frames(self.securities, self.accounts, self.lots,
+                                              as_of=self.as_of, risk=self.covariance,
+                                              history=self.history, scheduled=self.scheduled)
+            if len(_UNIVERSES) >= _MAX_UNIVERSES:
+                _UNIVERSES.clear()
+            _UNIVERSES[key] = portfolio
+            return portfolio
+        return template.with_holdings(self.accounts, self.lots, history=self.history,
+                                      scheduled=self.scheduled)
+
+
+_UNIVERSES: dict[tuple[object, ...], Portfolio] = {}
+"""Per process, a validated portfolio per universe (securities, covariance, date), whose
+:meth:`Portfolio.with_holdings` builds the other households without validating the securities
+again: the securities' checks were a third of a household's time."""
+_MAX_UNIVERSES = 8
+
+
+def _universe_key(securities: pd.DataFrame, covariance: pd.DataFrame, as_of: dt.date
+                  ) -> tuple[object, ...]:
+    """The content of a universe (hashed, so that an edited copy is a new universe)."""
+    parts = []
+    for frame in (securities, covariance):
+        hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+        parts.append((tuple(map(str, frame.columns)), hashed.tobytes()))
+    return (*parts, as_of)
 
 
 class Book(Mapping[str, Portfolio]):
