@@ -34,8 +34,9 @@ from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel
 
 __all__ = [
-    "Band", "BatchResult", "Costs", "DecodeError", "DecodeOptions", "Diagnostics", "InfeasibleError",
-    "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError", "Portfolio",
+    "Band", "BatchResult", "Costs", "DecodeError", "DecodeOptions", "Diagnostics",
+    "InfeasibleError", "InputError", "OptirebalError", "Overlay", "Policy", "PolicyFileError",
+    "Portfolio",
     "Rebalancer", "Restrictions", "Result", "RiskModel", "SolverError", "SolverOptions", "Tax",
     "apply_trades", "load", "load_book", "solve", "solve_many",
 ]

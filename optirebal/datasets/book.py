@@ -102,7 +102,7 @@ MODELS: Mapping[str, Mapping[str, float]] = {
 }
 MODEL_SHARES = (0.25, 0.45, 0.30)  # of households, in the order of MODELS
 ACCOUNT_TYPES = {"taxable": "taxable", "ira": "tax_deferred", "roth": "tax_exempt"}
-ACCOUNT_SETS = (  # which accounts a household has, and how often
+ACCOUNT_SETS: tuple[tuple[tuple[str, ...], float], ...] = (  # accounts held, and how often
     (("taxable",), 0.15), (("ira",), 0.10), (("taxable", "ira"), 0.30),
     (("ira", "roth"), 0.10), (("taxable", "ira", "roth"), 0.35),
 )
@@ -209,8 +209,8 @@ def _price_paths(rng: np.random.Generator, as_of: dt.date) -> pd.DataFrame:
 
 def _household(rng: np.random.Generator, hid: str, model: str, paths: pd.DataFrame,
                as_of: dt.date, rows: dict[str, list[dict[str, object]]]) -> None:
-    sets, shares = zip(*ACCOUNT_SETS, strict=True)
-    accounts = sets[int(rng.choice(len(sets), p=shares))]
+    sets = [accounts for accounts, _ in ACCOUNT_SETS]
+    accounts = sets[int(rng.choice(len(sets), p=[share for _, share in ACCOUNT_SETS]))]
     nav = float(np.exp(rng.normal(np.log(900_000), 0.8)))  # $900k median, lognormal
     split = rng.dirichlet(np.full(len(accounts), 2.0))
     n_lots = int(np.clip(rng.normal(200, 30), 120, 280))
