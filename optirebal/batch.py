@@ -105,7 +105,10 @@ its workspaces across the chunks it runs: each worker meets each shape once."""
 
 
 def _rebalancer(policy: Policy) -> Rebalancer:
-    key = pickle.dumps(policy)
+    try:
+        key = pickle.dumps(policy)
+    except (pickle.PicklingError, TypeError, AttributeError):  # extra terms of local classes
+        key = f"id {id(policy)}".encode()
     if key not in _REBALANCERS:
         _REBALANCERS[key] = Rebalancer(policy)
     return _REBALANCERS[key]
@@ -133,7 +136,13 @@ def solve_one(key: Hashable, source: Any, policy: Policy, worker: str = "") -> O
     start = time.perf_counter()
     worker = worker or f"pid {os.getpid()}"
     try:
-        portfolio = source if isinstance(source, Portfolio) else source.portfolio()
+        if isinstance(source, Portfolio):
+            portfolio = source
+        elif callable(getattr(source, "portfolio", None)):
+            portfolio = source.portfolio()
+        else:
+            raise InputError(f"must be a Portfolio, got {type(source).__name__}",
+                             field="portfolios", row=key)
         rebalancer = _rebalancer(policy)
         # households are independent: none starts from another's wash-sale directions, so a
         # result does not depend on which worker ran it or in what order
@@ -258,7 +267,9 @@ def _hint(task: tuple[Hashable, Any, Policy], digests: dict[int, str]
     _, source, policy = task
     if id(policy) not in digests:  # model portfolios are a few objects: pickle each once
         digests[id(policy)] = hashlib.blake2b(pickle.dumps(policy), digest_size=8).hexdigest()
-    accounts = source.accounts
+    accounts = getattr(source, "accounts", None)
+    if not isinstance(accounts, pd.DataFrame):  # not a portfolio: its outcome will say so
+        return digests[id(policy)], ()
     names = accounts["account"] if "account" in accounts.columns else accounts.index
     return digests[id(policy)], tuple(str(a) for a in names)
 

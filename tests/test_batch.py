@@ -261,3 +261,18 @@ def test_with_holdings_validates_like_from_frames(book: Book) -> None:
     accounts = f.accounts.assign(type="pension")
     with pytest.raises(orb.InputError, match="'type'"):
         template.with_holdings(accounts, f.lots)
+
+
+def test_a_value_that_is_not_a_portfolio_is_its_own_input_error(small: Book) -> None:
+    first = next(iter(small))
+    batch = solve_many({first: small[first], "oops": "not a portfolio"},
+                       small.policy_of(first), progress=False)
+    assert batch.statuses.loc[first, "status"] == "solved"
+    assert batch.statuses.loc["oops", "status"] == "input_error"
+    assert "must be a Portfolio, got str" in batch.statuses.loc["oops", "message"]
+
+
+def test_an_empty_batch_is_an_empty_result(small: Book) -> None:
+    batch = solve_many({}, small.policies["growth"], progress=False)
+    assert len(batch) == 0 and batch.summary()["total"] == 0
+    assert list(batch.orders.columns) == ["household"] and len(batch.failed()) == 0
