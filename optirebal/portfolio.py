@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -248,6 +248,54 @@ class Portfolio:
         lot = _validate_lots(indexed(lots, "lot", "lots"), self.securities, acc, self.as_of)
         return self._holding(acc, lot, history, scheduled, derivatives)
 
+    def with_holdings_together(
+        self, holdings: Sequence[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None,
+                                       pd.DataFrame | None]],
+    ) -> list[Portfolio] | None:
+        """Many holders' portfolios over this universe, as :meth:`with_holdings` builds them
+        from ``(accounts, lots, history, scheduled)``, with the schema checks of every holder's
+        accounts and of every holder's lots run once on the frames stacked: the checks cost
+        about 8 ms per frame whatever its length, most of a small household's validation.
+
+        Returns ``None`` when the holders' frames do not have the same columns or any of them
+        fails a check: then build each with :meth:`with_holdings`, whose errors name the
+        holder's field and row.
+        """
+        if not holdings:
+            return []
+        try:
+            accs = [indexed(a, "account", "accounts") for a, _, _, _ in holdings]
+            lots = [indexed(lot, "lot", "lots") for _, lot, _, _ in holdings]
+        except InputError:
+            return None
+        if any(len(a) == 0 for a in accs) or any(
+                list(f.columns) != list(frames[0].columns)
+                for frames in (accs, lots) for f in frames):
+            return None
+        checked = []
+        for frames, schema in ((accs, ACCOUNTS), (lots, LOTS)):
+            # one schema pass; labels made unique across holders, restored after
+            stacked = pd.concat(frames)
+            labels = stacked.index
+            stacked.index = pd.RangeIndex(len(stacked)).map(str)
+            try:
+                valid, _ = validate_frame(stacked, schema)
+            except InputError:
+                return None
+            valid.index = labels
+            ends = np.cumsum([0, *map(len, frames)])
+            checked.append([valid.iloc[ends[n]:ends[n + 1]] for n in range(len(frames))])
+        out = []
+        for (acc, lot), (_, _, history, scheduled) in zip(zip(*checked, strict=True), holdings,
+                                                          strict=True):
+            try:
+                acc = _check_account_types(acc.copy())
+                lot = _check_lots(lot.copy(), self.securities, acc, self.as_of)
+                out.append(self._holding(acc, lot, history, scheduled, None))
+            except InputError:
+                return None
+        return out
+
     def _holding(self, acc: pd.DataFrame, lot: pd.DataFrame, history: pd.DataFrame | None,
                  scheduled: pd.DataFrame | None, derivatives: pd.DataFrame | None
                  ) -> Portfolio:
@@ -454,6 +502,10 @@ def _validate_accounts(acc: pd.DataFrame) -> pd.DataFrame:
     if len(acc) == 0:
         raise InputError("no accounts given", field="accounts")
     acc, _ = validate_frame(acc, ACCOUNTS)
+    return _check_account_types(acc)
+
+
+def _check_account_types(acc: pd.DataFrame) -> pd.DataFrame:
     for row, kind in acc["type"].items():
         if kind not in ACCOUNT_TYPES:
             near = difflib.get_close_matches(str(kind), ACCOUNT_TYPES, n=1)
@@ -466,6 +518,12 @@ def _validate_accounts(acc: pd.DataFrame) -> pd.DataFrame:
 def _validate_lots(lot: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame,
                    as_of: dt.date) -> pd.DataFrame:
     lot, _ = validate_frame(lot, LOTS)
+    return _check_lots(lot, sec, acc, as_of)
+
+
+def _check_lots(lot: pd.DataFrame, sec: pd.DataFrame, acc: pd.DataFrame,
+                as_of: dt.date) -> pd.DataFrame:
+    """The checks of lots against the other frames (after the schema's)."""
     for column, known in (("account", acc.index), ("security", sec.index)):
         bad = ~lot[column].isin(known)
         if bad.any():

@@ -276,3 +276,25 @@ def test_an_empty_batch_is_an_empty_result(small: Book) -> None:
     batch = solve_many({}, small.policies["growth"], progress=False)
     assert len(batch) == 0 and batch.summary()["total"] == 0
     assert list(batch.orders.columns) == ["household"] and len(batch.failed()) == 0
+
+
+def test_households_validated_together_equal_households_built_alone(book: Book) -> None:
+    from optirebal.datasets.book import build_together
+
+    ids = [h for h in book if book.frames(h).history is not None][:3]
+    ids += [h for h in book if book.frames(h).scheduled is not None][:3] + list(book)[:10]
+    frames = [book.frames(h) for h in ids]
+    together = build_together(frames)
+    assert all(p is not None for p in together)
+    for f, built in zip(frames, together, strict=True):
+        alone = f.portfolio()
+        assert built is not None
+        for name in ("securities", "accounts", "lots", "history", "scheduled"):
+            left, right = getattr(built, name), getattr(alone, name)
+            assert (left is None) == (right is None), name
+            if left is not None:
+                pd.testing.assert_frame_equal(left, right, obj=f"{f.household} {name}")
+    lots = frames[4].lots.copy()
+    lots.loc[0, "cost_basis"] = -1.0
+    broken = [*frames[:4], dataclasses.replace(frames[4], lots=lots), *frames[5:]]
+    assert build_together(broken)[1:] == [None] * (len(broken) - 1)  # one by one, then

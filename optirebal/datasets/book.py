@@ -334,6 +334,33 @@ class HouseholdFrames:
                                       scheduled=self.scheduled)
 
 
+def build_together(frames: Sequence[HouseholdFrames]) -> list[Portfolio | None]:
+    """The portfolios of many households, as :meth:`HouseholdFrames.portfolio` builds them, with
+    the schema checks of each universe's households run once on their stacked frames
+    (:meth:`Portfolio.with_holdings_together`). ``None`` for a household that must be built on
+    its own: its universe's joint checks failed, so one of them has bad input, which
+    :meth:`HouseholdFrames.portfolio` then names."""
+    out: list[Portfolio | None] = [None] * len(frames)
+    by_universe: dict[tuple[object, ...], list[int]] = {}
+    for n, f in enumerate(frames):
+        by_universe.setdefault(_universe_key(f.securities, f.covariance, f.as_of), []).append(n)
+    for key, members in by_universe.items():
+        template = _UNIVERSES.get(key)
+        if template is None:
+            try:
+                template = out[members[0]] = frames[members[0]].portfolio()
+            except InputError:
+                continue  # the first household, or the universe, is bad: one by one
+            members = members[1:]
+        built = template.with_holdings_together(
+            [(frames[n].accounts, frames[n].lots, frames[n].history, frames[n].scheduled)
+             for n in members])
+        if built is not None:
+            for n, portfolio in zip(members, built, strict=True):
+                out[n] = portfolio
+    return out
+
+
 _UNIVERSES: dict[tuple[object, ...], Portfolio] = {}
 """Per process, a validated portfolio per universe (securities, covariance, date), whose
 :meth:`Portfolio.with_holdings` builds the other households without validating the securities
