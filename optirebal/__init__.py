@@ -10,6 +10,7 @@ from __future__ import annotations
 from optirebal import presets
 from optirebal.apply import apply_trades
 from optirebal.backtest import BacktestResult, backtest, compare, sweep
+from optirebal.batch import BatchResult, solve_many
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -37,10 +38,19 @@ from optirebal.result import Diagnostics, Result
 from optirebal.risk import RiskModel
 
 __all__ = [
-    "BacktestResult", "Band", "Costs", "DecodeError", "DecodeOptions", "Diagnostics",
-    "InfeasibleError", "InputError", "Market", "OptirebalError", "Overlay", "Policy",
-    "PolicyFileError", "Portfolio", "Rebalancer", "Restrictions", "Result", "RiskModel",
-    "Schedule", "SolverError", "SolverOptions", "Tax", "apply_trades", "backtest", "compare",
-    "load", "presets", "solve", "sweep",
+    "BacktestResult", "Band", "BatchResult", "Costs", "DecodeError", "DecodeOptions",
+    "Diagnostics", "InfeasibleError", "InputError", "Market", "OptirebalError", "Overlay",
+    "Policy", "PolicyFileError", "Portfolio", "Rebalancer", "Restrictions", "Result",
+    "RiskModel", "Schedule", "SolverError", "SolverOptions", "Tax", "apply_trades", "backtest",
+    "compare", "load", "load_book", "presets", "solve", "solve_many", "sweep",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # imported on first use, so that `python -m optirebal.datasets.book` runs the module fresh
+    if name == "load_book":
+        from optirebal.datasets.book import load_book
+
+        return load_book
+    raise AttributeError(f"module 'optirebal' has no attribute {name!r}")

@@ -58,6 +58,14 @@ class Rebalancer:
         other._workspaces = self._workspaces
         return other
 
+    def forget(self) -> None:
+        """Drop what earlier calls learned (wash-sale directions) but keep the shapes met: the
+        next call solves as a fresh rebalancer would, and still counts as a known shape
+        (``diagnostics.compiles`` 0). A batch of unrelated portfolios calls it between
+        portfolios, since one household's trades say nothing about the next one's."""
+        for workspace in self._workspaces.values():
+            workspace.forget()
+
     def solve(self, portfolio: Portfolio) -> Result:
         """Rebalance ``portfolio`` as the policy asks, and return verified trades.
 

@@ -29,6 +29,10 @@ class Workspace:
 
     directions: dict[str, str] = field(default_factory=dict)  # "bought" or "sold at a loss"
 
+    def forget(self) -> None:
+        """Drop the directions learned (the next call starts as a fresh one)."""
+        self.directions = {}
+
     def known_directions(self, data: ProblemData, events: list[Event]) -> ProblemData:
         """``data`` with the directions of the last call fixed: no buys of a group it sold at a
         loss, no loss sales of a group it bought. Groups without taxable loss lots now, or not
