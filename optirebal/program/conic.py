@@ -41,40 +41,69 @@ CONE_ORDER = (ZERO, NONNEG, SOC, POW)
 class Affine:
     """A vector of affine functions of the program's variables: ``M x + c``.
 
-    ``M`` is a sparse matrix whose width is the number of variables when it was made (later
-    variables are zero columns); operations pad as needed.
+    ``M`` is held as coordinate triplets (``rows``, ``cols``, ``vals``; repeated coordinates add
+    up) of shape ``(size, width)``, where ``width`` is the number of variables when it was made
+    (later variables are zero columns); operations pad as needed. Triplets make the operations
+    of a build (sums, scalings, selections, stacking) plain numpy concatenations: one sparse
+    matrix is formed per program, in :meth:`Builder.assemble`, instead of one per operation.
     """
 
-    __slots__ = ("constant", "matrix")
+    __slots__ = ("cols", "constant", "rows", "shape", "vals")
     __array_ufunc__ = None  # numpy arrays defer to Affine's reflected operators
 
     def __init__(self, matrix: sp.spmatrix, constant: np.ndarray | float = 0.0) -> None:
-        self.matrix = matrix if isinstance(matrix, sp.csr_matrix) else sp.csr_matrix(matrix)
-        self.constant = np.broadcast_to(np.asarray(constant, dtype=float),
-                                        (self.matrix.shape[0],)).copy()
+        coo = sp.coo_matrix(matrix)
+        self._fill(coo.row.astype(np.int64), coo.col.astype(np.int64),
+                   coo.data.astype(float), (int(coo.shape[0]), int(coo.shape[1])), constant)
+
+    def _fill(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
+              shape: tuple[int, int], constant: np.ndarray | float) -> None:
+        self.rows, self.cols, self.vals, self.shape = rows, cols, vals, shape
+        self.constant = np.broadcast_to(np.asarray(constant, dtype=float), (shape[0],)).copy()
+
+    @classmethod
+    def of(cls, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int],
+           constant: np.ndarray | float = 0.0) -> Affine:
+        """From triplets (no copy of the arrays)."""
+        out = cls.__new__(cls)
+        out._fill(rows, cols, vals, shape, constant)
+        return out
 
     @property
     def size(self) -> int:
-        return int(self.matrix.shape[0])
+        return self.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        """``M`` as a sparse matrix (repeated coordinates summed)."""
+        return self.padded(self.width)
 
     def padded(self, width: int) -> sp.csr_matrix:
-        """The matrix with ``width`` columns."""
-        m = self.matrix
-        if m.shape[1] == width:
-            return m
-        return sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
+        """``M`` with ``width`` columns."""
+        return sp.csr_matrix((self.vals, (self.rows, self.cols)), shape=(self.size, width))
+
+    def nonzero_rows(self) -> np.ndarray:
+        """Whether each row involves a variable (a nonzero coefficient)."""
+        return np.bincount(self.rows[self.vals != 0], minlength=self.size) > 0
 
     def __add__(self, other: Affine | np.ndarray | float) -> Affine:
         if isinstance(other, Affine):
-            width = max(self.matrix.shape[1], other.matrix.shape[1])
-            return Affine(self.padded(width) + other.padded(width),
-                          self.constant + other.constant)
-        return Affine(self.matrix, self.constant + np.asarray(other, dtype=float))
+            return Affine.of(np.concatenate([self.rows, other.rows]),
+                             np.concatenate([self.cols, other.cols]),
+                             np.concatenate([self.vals, other.vals]),
+                             (self.size, max(self.width, other.width)),
+                             self.constant + other.constant)
+        return Affine.of(self.rows, self.cols, self.vals, self.shape,
+                         self.constant + np.asarray(other, dtype=float))
 
     __radd__ = __add__
 
     def __neg__(self) -> Affine:
-        return Affine(-self.matrix, -self.constant)
+        return Affine.of(self.rows, self.cols, -self.vals, self.shape, -self.constant)
 
     def __sub__(self, other: Affine | np.ndarray | float) -> Affine:
         return self + (-other)
@@ -86,26 +115,44 @@ class Affine:
         """Element-wise product with a constant (scalar or vector)."""
         scale = np.asarray(scale, dtype=float)
         if scale.ndim == 0:
-            return Affine(self.matrix * float(scale), self.constant * float(scale))
-        return Affine(sp.diags(scale) @ self.matrix, self.constant * scale)
+            return Affine.of(self.rows, self.cols, self.vals * float(scale), self.shape,
+                             self.constant * float(scale))
+        scale = np.broadcast_to(scale, (self.size,))
+        return Affine.of(self.rows, self.cols, self.vals * scale[self.rows], self.shape,
+                         self.constant * scale)
 
     __rmul__ = __mul__
 
     def __rmatmul__(self, left: np.ndarray | sp.spmatrix) -> Affine:
         """``left @ self`` for a constant matrix ``left``."""
-        return Affine(sp.csr_matrix(left) @ self.matrix, left @ self.constant)
+        product = (sp.csr_matrix(left) @ self.matrix).tocoo()
+        return Affine.of(product.row.astype(np.int64), product.col.astype(np.int64),
+                         product.data, (int(product.shape[0]), self.width),
+                         left @ self.constant)
 
     def sum(self) -> Affine:
-        return Affine(sp.csr_matrix(self.matrix.sum(axis=0)), self.constant.sum())
+        return Affine.of(np.zeros_like(self.rows), self.cols, self.vals, (1, self.width),
+                         self.constant.sum())
 
     def __getitem__(self, rows: np.ndarray | slice) -> Affine:
-        return Affine(self.matrix[rows], self.constant[rows])
+        """The rows listed (in that order, repeats allowed), or a slice of them."""
+        chosen = np.arange(self.size)[rows]
+        order = np.argsort(self.rows, kind="stable")
+        ranked = self.rows[order]
+        starts = np.searchsorted(ranked, chosen, side="left")
+        counts = np.searchsorted(ranked, chosen, side="right") - starts
+        # every entry of every chosen row, row by row
+        first = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        taken = order[first + np.arange(int(counts.sum()))]
+        return Affine.of(np.repeat(np.arange(len(chosen)), counts), self.cols[taken],
+                         self.vals[taken], (len(chosen), self.width), self.constant[chosen])
 
     @staticmethod
     def constant_vector(values: np.ndarray, width: int) -> Affine:
         """Constants ``values`` as an expression (no variable in it)."""
         values = np.asarray(values, dtype=float)
-        return Affine(sp.csr_matrix((len(values), width)), values)
+        empty = np.zeros(0, dtype=np.int64)
+        return Affine.of(empty, empty, np.zeros(0), (len(values), width), values)
 
     @staticmethod
     def ones(size: int, width: int) -> Affine:
@@ -113,16 +160,21 @@ class Affine:
 
     @staticmethod
     def scatter(size: int, entries: np.ndarray, part: Affine) -> Affine:
-        """A vector of ``size`` holding ``part`` at ``entries`` and the constant zero elsewhere."""
-        place = sp.csr_matrix((np.ones(len(entries)), (entries, np.arange(len(entries)))),
-                              shape=(size, len(entries)))
-        return place @ part
+        """A vector of ``size`` holding ``part`` at ``entries`` (distinct) and the constant zero
+        elsewhere."""
+        entries = np.asarray(entries, dtype=np.int64)
+        constant = np.zeros(size)
+        constant[entries] = part.constant
+        return Affine.of(entries[part.rows], part.cols, part.vals, (size, part.width), constant)
 
     @staticmethod
     def stack(parts: Sequence[Affine]) -> Affine:
-        width = max(p.matrix.shape[1] for p in parts)
-        return Affine(sp.vstack([p.padded(width) for p in parts], format="csr"),
-                      np.concatenate([p.constant for p in parts]))
+        offsets = np.cumsum([0, *(p.size for p in parts)])
+        return Affine.of(np.concatenate([p.rows + o for p, o in zip(parts, offsets, strict=False)]),
+                         np.concatenate([p.cols for p in parts]),
+                         np.concatenate([p.vals for p in parts]),
+                         (int(offsets[-1]), max(p.width for p in parts)),
+                         np.concatenate([p.constant for p in parts]))
 
 
 @dataclass(eq=False)
@@ -137,7 +189,7 @@ class Block:
 
     name: str
     cone: str
-    matrix: sp.csr_matrix
+    coefficients: Affine  # A's rows (the constant is not read)
     rhs: np.ndarray
     labels: Callable[[int], str] | None = None
     relax: bool = False
@@ -201,7 +253,7 @@ class Builder:
         if entries is not None:
             columns = columns[entries]
         m = len(columns)
-        return Affine(sp.csr_matrix((np.ones(m), (np.arange(m), columns)), shape=(m, self.n)))
+        return Affine.of(np.arange(m), columns, np.ones(m), (m, self.n))
 
     # --- objective -----------------------------------------------------------------------
 
@@ -210,9 +262,7 @@ class Builder:
         if self.elastic:
             return
         w = np.broadcast_to(np.asarray(weights, dtype=float), (expression.size,))
-        row = sp.csr_matrix(w) @ expression.matrix
-        row = row.tocoo()
-        self.linear.append((row.col, row.data))
+        self.linear.append((expression.cols, w[expression.rows] * expression.vals))
         self.constant += float(w @ expression.constant)
 
     def minimize_squares(self, name: str, weights: np.ndarray | float) -> None:
@@ -233,7 +283,7 @@ class Builder:
         if relax and self.elastic:
             slack = self.variable(f"slack: {name}", expression.size)
             self.slacks[name] = (self.variables[f"slack: {name}"], labels)
-            self.blocks.append(Block(f"{name} slack", NONNEG, (-slack).matrix,
+            self.blocks.append(Block(f"{name} slack", NONNEG, -slack,
                                      np.zeros(expression.size)))
             expression = expression - slack
             columns = np.arange(self.variables[f"slack: {name}"].start, self.n)
@@ -241,13 +291,13 @@ class Builder:
             # a small square spreads the slack evenly over rows that can share the conflict, so
             # each of them is named (the sum of slacks alone is flat between them)
             self.quadratic.append((columns, np.full(slack.size, ELASTIC_SPREAD)))
-        self.blocks.append(Block(name, NONNEG, expression.matrix, rhs - expression.constant,
+        self.blocks.append(Block(name, NONNEG, expression, rhs - expression.constant,
                                  labels, relax))
 
     def equal(self, name: str, expression: Affine, value: np.ndarray | float = 0.0) -> None:
         """``expression == value`` row by row."""
         rhs = np.broadcast_to(np.asarray(value, dtype=float), (expression.size,))
-        self.blocks.append(Block(name, ZERO, expression.matrix, rhs - expression.constant))
+        self.blocks.append(Block(name, ZERO, expression, rhs - expression.constant))
 
     def product_at_least(self, name: str, a: Affine, b: Affine, c: Affine) -> None:
         r"""``a b >= c^2`` with ``a, b >= 0``, entry by entry (a rotated cone, as the
@@ -257,7 +307,7 @@ class Builder:
         order = np.arange(3 * k).reshape(3, k).T.ravel()  # interleave: one cone per entry
         cone = stacked[order]
         # s = b - A x = cone: A = -M, rhs = constant
-        self.blocks.append(Block(name, SOC, -cone.matrix, cone.constant,
+        self.blocks.append(Block(name, SOC, -cone, cone.constant,
                                  soc_dims=(3,) * k))
 
     def power_at_least(self, name: str, t: Affine, d: Affine,
@@ -266,10 +316,10 @@ class Builder:
         cone of ``alpha`` (:data:`POW`), so ``t >= |d|^(1 / alpha)``; ``0 < alpha < 1``."""
         k = t.size
         alphas = np.broadcast_to(np.asarray(alpha, dtype=float), (k,))
-        stacked = Affine.stack([t, Affine.ones(k, t.matrix.shape[1]), d])
+        stacked = Affine.stack([t, Affine.ones(k, t.width), d])
         order = np.arange(3 * k).reshape(3, k).T.ravel()  # interleave: one cone per entry
         cone = stacked[order]
-        self.blocks.append(Block(name, POW, -cone.matrix, cone.constant,
+        self.blocks.append(Block(name, POW, -cone, cone.constant,
                                  alphas=tuple(float(a) for a in alphas)))
 
     # --- assembly ------------------------------------------------------------------------
@@ -283,17 +333,19 @@ class Builder:
         for columns, values in self.quadratic:
             np.add.at(diagonal, columns, 2.0 * values)  # 1/2 x'Px
         ordered = sorted(self.blocks, key=lambda blk: CONE_ORDER.index(blk.cone))
-        rows: list[tuple[sp.csr_matrix, np.ndarray]] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        rhs: list[np.ndarray] = []
         offsets: dict[str, slice] = {}
         cones: list[tuple[str, int]] = []
         powers: list[float] = []
         start = 0
         for blk in ordered:
-            m = blk.matrix.shape[0]
+            m = blk.coefficients.size
             if m == 0:
                 continue
-            rows.append((sp.csr_matrix((blk.matrix.data, blk.matrix.indices, blk.matrix.indptr),
-                                       shape=(m, n)), blk.rhs))
+            c = blk.coefficients
+            parts.append((c.rows + start, c.cols, c.vals))
+            rhs.append(blk.rhs)
             offsets[blk.name] = slice(start, start + m)
             start += m
             if blk.cone == SOC:
@@ -305,8 +357,13 @@ class Builder:
                 cones[-1] = (blk.cone, cones[-1][1] + m)
             else:
                 cones.append((blk.cone, m))
-        A = sp.vstack([r for r, _ in rows], format="csc") if rows else sp.csc_matrix((0, n))
-        b = np.concatenate([rhs for _, rhs in rows]) if rows else np.zeros(0)
+        if parts:
+            rows, cols, vals = (np.concatenate(x) for x in zip(*parts, strict=True))
+            A = sp.csc_matrix((vals, (rows, cols)), shape=(start, n))
+            A.sum_duplicates()
+            b = np.concatenate(rhs)
+        else:
+            A, b = sp.csc_matrix((0, n)), np.zeros(0)
         return ConicProgram(P=sp.diags(diagonal, format="csc"), q=q, A=A, b=b, cones=cones,
                             blocks=offsets, variables=dict(self.variables),
                             constant=self.constant, powers=powers)

@@ -58,7 +58,7 @@ class Impact(BaseTerm):
         k = _negligible_to_zero(d.impact_cost[d.pair_security])
         # only pairs that can trade and cost something get an epigraph
         g_all = ctx.buys + d.lots_to_pairs @ ctx.sells
-        active = np.flatnonzero((k > 0) & (np.diff(g_all.matrix.indptr) > 0))
+        active = np.flatnonzero((k > 0) & g_all.nonzero_rows())
         if len(active) == 0:
             return
         g = g_all[active]
