@@ -742,10 +742,11 @@ KNOWN = {
         "order more or less, or funded by a sale in the same account) brings it back; it is "
         "reported as a band_breach event"),
     "nav_tie": Known(
-        "nav_scaling (tie: equal objectives)", (110, 315, 1538, 1906),
+        "nav_scaling (tie: equal objectives)", (40, 110, 315, 1538, 1906),
         "issue 13: with no strictly convex term on the weights (risk aversion 0, to_band, or "
         "classes that cost the same) the optimum is a face; at NAV x 1,000 Clarabel stops at "
-        "another point of it (objectives equal to 1e-9, weights apart by 1e-6 to 2e-5): the "
+        "another point of it (objectives equal to 1e-9, weights apart by 1e-6 to 6e-4; which "
+        "point depends on the order of floating-point sums in the assembled data): the "
         "tie-break of program/terms/trades.py is linear and does not pin the weights"),
     "cash_only_resolve": Known(
         "resolve_trades (cash_only)", (495, 1502, 3727),

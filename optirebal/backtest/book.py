@@ -69,6 +69,7 @@ class Book:
         self.ledger: LedgerResult | None = None
         self.lots = lots
         self.shares = self._share_matrix()
+        self._pool: tuple[np.ndarray, np.ndarray] | None = None  # basis, acquired per pair
         if not self.taxable:
             self.lots = self._pooled(np.zeros(self.shares.size), np.zeros(self.shares.size),
                                      pd.Timestamp(portfolio.as_of))
@@ -133,7 +134,6 @@ class Book:
         self.cash = decision.cash_after().clip(0.0)
         if not self.taxable:
             self.lots = self._pooled(net, price, day)
-            self._check(net, data)
             return 0
         lots = self.lots
         quantity = lots["quantity"].to_numpy(dtype=float)
@@ -184,14 +184,17 @@ class Book:
         """One lot per account and security after trading ``net`` shares per pair (account x
         security) at ``price`` per pair: sales take basis pro rata, buys add their cost."""
         n_i = len(self.securities)
+        if self._pool is None:  # the opening lots, pooled once
+            self._pool = (np.zeros(self.shares.size), np.full(self.shares.size, None, object))
+            lots = self.lots
+            where = (pd.Index(self.accounts).get_indexer(lots["account"]) * n_i
+                     + pd.Index(self.securities).get_indexer(lots["security"]))
+            np.add.at(self._pool[0], where, lots["cost_basis"].to_numpy(dtype=float))
+            for k, day_acquired in zip(where, lots["acquired"], strict=True):
+                known = self._pool[1][k]
+                self._pool[1][k] = day_acquired if known is None else min(known, day_acquired)
+        basis, acquired = self._pool
         shares = self.shares.ravel().copy()
-        basis = np.zeros_like(shares)
-        acquired = np.full(shares.shape, None, dtype=object)
-        lots = self.lots
-        where = (pd.Index(self.accounts).get_indexer(lots["account"]) * n_i
-                 + pd.Index(self.securities).get_indexer(lots["security"]))
-        basis[where] = lots["cost_basis"].to_numpy(dtype=float)
-        acquired[where] = lots["acquired"].to_numpy()
         for k in np.flatnonzero(net):
             traded, value = float(net[k]), float(net[k] * price[k])
             if traded < 0:
@@ -200,6 +203,9 @@ class Book:
                 basis[k] += value
                 acquired[k] = acquired[k] or day.date()
             shares[k] = max(shares[k] + traded, 0.0)
+            if shares[k] <= _EPS:
+                basis[k], acquired[k] = 0.0, None
+        self.shares = shares.reshape(self.shares.shape)
         held = np.flatnonzero(shares > _EPS)
         return pd.DataFrame({
             "account": [self.accounts[k // n_i] for k in held],

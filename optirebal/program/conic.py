@@ -125,10 +125,15 @@ class Affine:
 
     def __rmatmul__(self, left: np.ndarray | sp.spmatrix) -> Affine:
         """``left @ self`` for a constant matrix ``left``."""
-        product = (sp.csr_matrix(left) @ self.matrix).tocoo()
-        return Affine.of(product.row.astype(np.int64), product.col.astype(np.int64),
-                         product.data, (int(product.shape[0]), self.width),
-                         left @ self.constant)
+        by_column = sp.csc_matrix(left)
+        # each entry (r, c, v) meets every nonzero (i, r) of column r of ``left``
+        counts = np.diff(by_column.indptr)[self.rows]
+        entry = np.repeat(np.arange(len(self.rows)), counts)
+        first = np.repeat(by_column.indptr[self.rows] - np.cumsum(counts) + counts, counts)
+        where = first + np.arange(int(counts.sum()))
+        return Affine.of(by_column.indices[where].astype(np.int64), self.cols[entry],
+                         by_column.data[where] * self.vals[entry],
+                         (int(by_column.shape[0]), self.width), left @ self.constant)
 
     def sum(self) -> Affine:
         return Affine.of(np.zeros_like(self.rows), self.cols, self.vals, (1, self.width),
