@@ -7,6 +7,7 @@ matrix (DESIGN section 12). A full covariance is factored once here by its eigen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +112,21 @@ class RiskModel:
         if len(returns) < 2:
             raise InputError("need at least two periods of returns", field="returns")
         return cls.from_covariance(returns.cov() * periods_per_year)
+
+    def arrays(self, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Factor rows and specific variances over ``classes`` (zero for unknown ones), kept
+        per model (it is immutable) for the next call with the same classes: a backtest asks
+        at every look. Read-only arrays."""
+        key = tuple(classes)
+        cache: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = \
+            self.__dict__.setdefault("_arrays", {})
+        if key not in cache:
+            factor = self.factor.reindex(list(key), fill_value=0.0).to_numpy(dtype=float)
+            specific = self.specific_variance.reindex(list(key), fill_value=0.0) \
+                .to_numpy(dtype=float)
+            factor.flags.writeable = specific.flags.writeable = False
+            cache[key] = (factor, specific)
+        return cache[key]
 
     def covariance(self, classes: list[str] | None = None) -> pd.DataFrame:
         """The covariance ``F F' + diag(delta)`` over ``classes`` (zero rows for unknown ones)."""

@@ -374,10 +374,7 @@ def defer_trims(policy: Policy, classes: list[str], weights: np.ndarray, lower: 
 
 def risk_arrays(portfolio: Portfolio, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Factor and specific variance over ``classes``; the cash class has no risk."""
-    risk = portfolio.risk
-    factor = risk.factor.reindex(classes, fill_value=0.0).to_numpy(dtype=float)
-    specific = risk.specific_variance.reindex(classes, fill_value=0.0).to_numpy(dtype=float)
-    return factor, specific
+    return portfolio.risk.arrays(classes)
 
 
 def _impact_coefficients(portfolio: Portfolio, policy: Policy, nav: float) -> np.ndarray:
