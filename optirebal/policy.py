@@ -403,7 +403,10 @@ class Momentum:
 
     While deferred, the class's upper edge is lifted to its weight and sales of its securities
     are held at zero (the reason ``"momentum: trim deferred"``); underweights are still bought
-    and flows still routed. A class above its ``hard_cap`` is trimmed as usual.
+    and flows still routed. A class above its ``hard_cap`` is trimmed as usual. Triggers test
+    the other classes as a portfolio of their own (weights and targets rescaled to what the
+    winners leave), so the drift a running winner causes fires no trigger: a look trades only
+    when another class is outside its trigger band or cash must move.
 
     Parameters
     ----------

@@ -29,7 +29,7 @@ from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import TOLERANCE, Infeasible, Solution, answer_events
 from optirebal.program.workspace import Workspace
 from optirebal.result import Diagnostics, Result
-from optirebal.triggers import triggered
+from optirebal.triggers import quiet_reason, triggered
 
 
 class Rebalancer:
@@ -89,8 +89,7 @@ class Rebalancer:
         compiles = int(data.shape_key not in self._workspaces)
         workspace = self._workspaces.setdefault(data.shape_key, Workspace())
         if not triggered(data):
-            quiet = Event("not_triggered", "every class is inside its trigger band and no cash "
-                                           "must move: no trade")
+            quiet = Event("not_triggered", quiet_reason(data))
             diag = Diagnostics(None, "not triggered", None, 0.0, 0.0, not compiles, 0.0,
                                compiles=compiles)
             return Decision(data, Trades.none(data), diag, 0.0, (quiet,))

@@ -22,7 +22,7 @@ from optirebal.errors import InputError, OptirebalError
 from optirebal.market import Market, as_market
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
-from optirebal.program.data import risk_arrays
+from optirebal.program.data import deferred_winners, risk_arrays
 from optirebal.rebalance import Rebalancer
 from optirebal.signals import above_moving_average, momentum_12_1, vol_target_scale
 from optirebal.signals import velocity as velocity_ramp
@@ -111,12 +111,18 @@ def backtest(portfolio: Portfolio, policy: Policy, market: Market | pd.DataFrame
             nav = float(book.value(prices[t]).sum())
             weights = _class_weights(book, prices[t], exposure, nav + flow.sum(),
                                      flow, len(classes) > exposure.shape[0] - 1)
+            momentum = signals.momentum_at(t, book, prices[t])
+            winners = deferred_winners(policy, classes, weights, momentum)
             if must_move or not policy.has_trigger or weights_trigger(
-                    policy, classes, weights, target, factor, specific):
+                    policy, classes, weights, target, factor, specific, winners):
                 recorder.event(day, "trigger", "cash must move" if must_move
                                else "a trigger fired" if policy.has_trigger else "calendar")
                 _trade(book, rebalancer, signals.policy_at(t, recorder), market, t, day, flow,
-                       recorder, signals.momentum_at(t, book, prices[t]))
+                       recorder, momentum)
+            elif winners.any():
+                recorder.event(day, "momentum", "momentum: trim deferred ("
+                               + ", ".join(np.array(classes)[winners]) + "), no other class "
+                               "outside its trigger band")
         recorder.close(t, day, book, prices[t], flow)
     return recorder.result(book, rebalancer)
 

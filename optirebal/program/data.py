@@ -354,22 +354,34 @@ def defer_trims(policy: Policy, classes: list[str], weights: np.ndarray, lower: 
     classes x securities; a security belongs to the class it loads most.
     """
     lower, upper = lower.copy(), upper.copy()
-    deferred = False
-    momentum = signals["momentum"]
+    deferred = deferred_winners(policy, classes, weights, signals)
     home = np.argmax(np.abs(exposure), axis=0) if exposure.size else np.zeros(0, dtype=int)
-    for k, name in enumerate(classes[: exposure.shape[0]]):
-        band = policy.trigger_of(name) or policy.band_of(name)
-        edge = band.edges(policy.targets[name])[1]
-        cap = policy.momentum.hard_cap.get(name, 1.0) if policy.momentum else 1.0
-        if not (momentum.get(name, 0.0) > 0 and edge < weights[k] <= cap):
-            continue
+    for k in np.flatnonzero(deferred):
         upper[k] = max(upper[k], weights[k])
         lots = np.flatnonzero(home[lot_security] == k)
-        close(sell_cap, lots, cap_reasons, "sell", f"momentum: trim deferred ({name})")
-        deferred = True
-    if deferred:
+        close(sell_cap, lots, cap_reasons, "sell", f"momentum: trim deferred ({classes[k]})")
+    if deferred.any():
         lower = np.minimum(lower, weights)
     return lower, upper
+
+
+def deferred_winners(policy: Policy, classes: list[str], weights: np.ndarray,
+                     signals: pd.DataFrame | None) -> np.ndarray:
+    """Per class, whether the momentum filter defers its trim: positive momentum, a weight
+    above its upper trigger edge (the destination edge without a trigger) and not above its
+    hard cap (:class:`optirebal.policy.Momentum`)."""
+    out = np.zeros(len(classes), dtype=bool)
+    if policy.momentum is None or signals is None:
+        return out
+    momentum = signals["momentum"]
+    for k, name in enumerate(classes):
+        if name not in policy.targets or name == policy.cash_class:
+            continue
+        band = policy.trigger_of(name) or policy.band_of(name)
+        edge = band.edges(policy.targets[name])[1]
+        cap = policy.momentum.hard_cap.get(name, 1.0)
+        out[k] = momentum.get(name, 0.0) > 0 and edge < weights[k] <= cap
+    return out
 
 
 def risk_arrays(portfolio: Portfolio, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
