@@ -24,10 +24,10 @@ Sources
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from optirebal.errors import InputError
+from optirebal.schema import number
 
 __all__ = ["ErgodicStats", "calibrate", "ergodic_stats", "optimal_half_width"]
 
@@ -39,33 +39,6 @@ def calibrate(portfolio, policy, market, widths, *, processes=None, progress=Tru
     from optirebal.backtest.calibrate import calibrate as run
 
     return run(portfolio, policy, market, widths, processes=processes, progress=progress)
-
-
-def _finite(value: object, field: str) -> float:
-    """``value`` as a finite float, else InputError naming ``field``."""
-    if isinstance(value, bool):
-        raise InputError(f"must be a number, got {value!r}", field=field)
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"must be a number, got {value!r}", field=field) from None
-    if not math.isfinite(number):
-        raise InputError(f"must be finite, got {number!r}", field=field)
-    return number
-
-
-def _nonnegative(value: object, field: str) -> float:
-    number = _finite(value, field)
-    if number < 0:
-        raise InputError(f"must be >= 0, got {number!r}", field=field)
-    return number
-
-
-def _positive(value: object, field: str) -> float:
-    number = _finite(value, field)
-    if number <= 0:
-        raise InputError(f"must be > 0, got {number!r}", field=field)
-    return number
 
 
 def optimal_half_width(*, cost: float, risk_aversion: float | None = None,
@@ -162,22 +135,22 @@ def optimal_half_width(*, cost: float, risk_aversion: float | None = None,
     if not merton_given and not tracking_given:
         raise InputError("give the Merton form (risk_aversion, target) or the tracking form "
                          "(drift_variance, penalty)", field="risk_aversion")
-    c = _nonnegative(cost, "cost")
+    c = number("cost", cost, ge=0)
     if merton_given:
         missing = [k for k, v in merton.items() if v is None]
         if missing:
             raise InputError("the Merton form needs both risk_aversion and target",
                              field=missing[0])
-        gamma = _positive(risk_aversion, "risk_aversion")
-        pi = _finite(target, "target")
+        gamma = number("risk_aversion", risk_aversion, gt=0)
+        pi = number("target", target)
         spread = 2.0 * c  # GGMS ε: bid (1 - ε)S, ask S, so a round trip costs ε = 2c
         return float((3.0 / (4.0 * gamma) * pi**2 * (1.0 - pi) ** 2 * spread) ** (1.0 / 3.0))
     missing = [k for k, v in tracking.items() if v is None]
     if missing:
         raise InputError("the tracking form needs both drift_variance and penalty",
                          field=missing[0])
-    s2 = _nonnegative(drift_variance, "drift_variance")
-    lam = _positive(penalty, "penalty")
+    s2 = number("drift_variance", drift_variance, ge=0)
+    lam = number("penalty", penalty, gt=0)
     return float((3.0 * c * s2 / (4.0 * lam)) ** (1.0 / 3.0))
 
 
@@ -257,9 +230,9 @@ def ergodic_stats(half_width: float, drift_variance: float, cost: float = 0.0) -
     >>> round(stats.mean_squared_deviation, 8), round(stats.turnover, 8), round(stats.cost, 8)
     (0.00083333, 0.1, 0.0001)
     """
-    b = _positive(half_width, "half_width")
-    s2 = _nonnegative(drift_variance, "drift_variance")
-    c = _nonnegative(cost, "cost")
+    b = number("half_width", half_width, gt=0)
+    s2 = number("drift_variance", drift_variance, ge=0)
+    c = number("cost", cost, ge=0)
     turnover = s2 / (2.0 * b)
     return ErgodicStats(half_width=b, drift_variance=s2, mean_squared_deviation=b * b / 3.0,
                         turnover=turnover, cost=c * turnover)

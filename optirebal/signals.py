@@ -23,24 +23,12 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
+from optirebal.schema import number
 
 __all__ = ["above_moving_average", "momentum_12_1", "realized_volatility", "velocity",
            "vol_target_scale"]
 
 Data = TypeVar("Data", float, np.ndarray, pd.Series, pd.DataFrame)
-
-
-def _param(value: object, field: str) -> float:
-    """A parameter as a finite float, else InputError naming ``field``."""
-    if isinstance(value, bool):
-        raise InputError(f"must be a number, got {value!r}", field=field)
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"must be a finite number, got {value!r}", field=field) from None
-    if not math.isfinite(number):
-        raise InputError(f"must be finite, got {number!r}", field=field)
-    return number
 
 
 def _data(value: object, field: str) -> np.ndarray:
@@ -103,10 +91,10 @@ def vol_target_scale(vol_target: float, vol_estimate: Data, max_scale: float) ->
     >>> vol_target_scale(0.10, pd.Series([0.08, 0.25], index=["calm", "storm"]), 1.0).tolist()
     [1.0, 0.4]
     """
-    target = _param(vol_target, "vol_target")
+    target = number("vol_target", vol_target)
     if target < 0:
         raise InputError(f"must be >= 0, got {target!r}", field="vol_target")
-    cap = _param(max_scale, "max_scale")
+    cap = number("max_scale", max_scale)
     if cap <= 0:
         raise InputError(f"must be > 0, got {cap!r}", field="max_scale")
     vol = _data(vol_estimate, "vol_estimate")
@@ -152,10 +140,10 @@ def velocity(x: Data, v_min: float, v_max: float, low: float, high: float) -> Da
     >>> velocity(np.array([10.0, 15.0, 25.0, 35.0, 50.0]), 0.25, 1.0, 15.0, 35.0).tolist()
     [0.25, 0.25, 0.625, 1.0, 1.0]
     """
-    vmin = _param(v_min, "v_min")
-    vmax = _param(v_max, "v_max")
-    lo = _param(low, "low")
-    hi = _param(high, "high")
+    vmin = number("v_min", v_min)
+    vmax = number("v_max", v_max)
+    lo = number("low", low)
+    hi = number("high", high)
     if not lo < hi:
         raise InputError(f"must be greater than low ({lo!r}), got {hi!r}", field="high")
     if vmin > vmax:
@@ -341,7 +329,7 @@ def realized_volatility(returns: pd.DataFrame | pd.Series, window: int,
         raise InputError("must be a pandas Series or DataFrame of returns", field="returns")
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 2:
         raise InputError(f"must be an integer >= 2, got {window!r}", field="window")
-    periods = _param(periods_per_year, "periods_per_year")
+    periods = number("periods_per_year", periods_per_year)
     if periods <= 0:
         raise InputError(f"must be > 0, got {periods!r}", field="periods_per_year")
     try:
