@@ -109,8 +109,8 @@ def backtest(portfolio: Portfolio, policy: Policy, market: Market | pd.DataFrame
         if looks[t] or must_move:
             recorder.event(day, "look", "scheduled look" if looks[t] else "cash must move")
             nav = float(book.value(prices[t]).sum())
-            weights = _class_weights(book, prices[t], exposure, nav + flow.sum(),
-                                     flow, len(classes) > exposure.shape[0] - 1)
+            weights = _class_weights(book, prices[t], exposure, nav + flow.sum(), flow,
+                                     len(classes) > len(exposure))
             momentum = signals.momentum_at(t, book, prices[t])
             winners = deferred_winners(policy, classes, weights, momentum)
             if must_move or not policy.has_trigger or weights_trigger(
@@ -270,20 +270,20 @@ def _flows(flows: pd.DataFrame | None, dates: pd.DatetimeIndex,
 
 
 def _class_exposure(portfolio: Portfolio, policy: Policy) -> tuple[list[str], np.ndarray]:
-    """The program's classes and the exposure of each security's value to the risky ones
-    (classes x securities), as :func:`optirebal.program.data.base_problem_data` builds them."""
+    """The program's classes (the cash class last when it has a target) and the exposure of
+    each security's value to the risky ones (risky classes x securities), as
+    :func:`optirebal.program.data.base_problem_data` builds them."""
     risky = portfolio.classes
     classes = risky + ([policy.cash_class] if policy.cash_class in policy.targets else [])
-    exposure = portfolio.exposures.reindex(index=risky).to_numpy(dtype=float)
-    return classes, np.vstack([exposure, np.zeros((1, exposure.shape[1]))])
+    return classes, portfolio.exposures.reindex(index=risky).to_numpy(dtype=float)
 
 
 def _class_weights(book: Book, prices: np.ndarray, exposure: np.ndarray, nav: float,
                    flow: np.ndarray, cash_class: bool) -> np.ndarray:
-    """Class weights of the book at ``prices`` (fractions of NAV after flows); the last row of
-    ``exposure`` is the cash class when ``cash_class``."""
+    """Class weights of the book at ``prices`` (fractions of ``nav``, the NAV after flows), the
+    cash class's last when ``cash_class``."""
     held = book.shares.sum(axis=0) * prices
-    weights = exposure[:-1] @ held / nav
+    weights = exposure @ held / nav
     if cash_class:
         weights = np.append(weights, (book.cash.sum() + flow.sum()) / nav)
     return weights
