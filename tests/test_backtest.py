@@ -252,3 +252,17 @@ def test_apply_trades_appends_the_trades_to_the_history() -> None:
     # the loss sale now blocks buys of its group for 30 days (wash-sale rule 2)
     blocked = build_problem_data(after, pol).tax.exclusions.blocked
     assert "EQ" in blocked
+
+
+def test_monthly_to_target_without_costs_is_the_fixed_mix() -> None:
+    """Trading back to 60/40 every month at no cost earns 0.6 r_stocks + 0.4 r_bonds each month:
+    the NAV path of the classic study's calendar policy, computed independently in numpy."""
+    from optirebal.backtest.studies import stock_bond_study
+    from optirebal.datasets import stocks_bonds_monthly
+
+    portfolio, policies, market = stock_bond_study(end="1936-12-31")
+    result = orb.backtest(portfolio, policies["monthly 0%"], market)
+    returns = stocks_bonds_monthly().loc["1926-07-31":"1936-12-31"]
+    expected = 1e6 * np.cumprod(1 + 0.6 * returns["stocks"] + 0.4 * returns["bonds"])
+    np.testing.assert_allclose(result.nav["nav"].iloc[1:].to_numpy(), expected.to_numpy(),
+                               rtol=1e-7)
