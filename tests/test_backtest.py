@@ -266,3 +266,51 @@ def test_monthly_to_target_without_costs_is_the_fixed_mix() -> None:
     expected = 1e6 * np.cumprod(1 + 0.6 * returns["stocks"] + 0.4 * returns["bonds"])
     np.testing.assert_allclose(result.nav["nav"].iloc[1:].to_numpy(), expected.to_numpy(),
                                rtol=1e-7)
+
+
+@pytest.mark.parametrize(("looks", "expected"), [
+    ("monthly", ["2024-01-31", "2024-02-29", "2024-03-29", "2024-04-30", "2024-05-31",
+                 "2024-06-28"]),
+    ("quarterly", ["2024-03-29", "2024-06-28"]),
+    ("semiannual", ["2024-06-28"]),
+    ("annual", []),  # the year is cut short by the data: no look
+    ("2ME", ["2024-01-31", "2024-03-29", "2024-05-31"]),
+    ("never", []),
+])
+def test_look_dates_fall_on_the_last_market_date_of_each_period(looks: str,
+                                                                 expected: list[str]) -> None:
+    from optirebal.backtest.schedule import look_mask
+
+    dates = pd.bdate_range("2024-01-01", "2024-07-10")
+    mask = look_mask(orb.Schedule(looks=looks), dates)
+    assert [str(d.date()) for d in dates[mask]] == expected
+
+
+def test_explicit_look_dates_and_schedule_in_toml() -> None:
+    import tomllib
+
+    from optirebal.backtest.schedule import look_mask
+
+    schedule = orb.Schedule(dates=("2024-03-15", "2024-02-01"), income="reinvest")
+    assert schedule.dates == ("2024-02-01", "2024-03-15")
+    mask = look_mask(schedule, pd.bdate_range("2024-01-01", "2024-04-30"))
+    assert mask.sum() == 2
+    pol = policy(schedule=schedule, fraction=0.5, tracking_error_trigger=0.01)
+    assert orb.Policy.from_dict(tomllib.loads(pol.to_toml())["policy"]) == pol
+    with pytest.raises(InputError) as error:
+        orb.Schedule(looks="montly")
+    assert error.value.field == "schedule.looks" and "monthly" in str(error.value)
+    with pytest.raises(InputError) as error:
+        orb.Schedule(dates=("31/03/2024",))
+    assert error.value.field == "schedule.dates"
+
+
+def test_sweep_on_two_processes_equals_the_backtests_one_by_one() -> None:
+    market = prices([1.0, 1.3, 1.1, 1.2, 0.9])
+    grid = {"monthly": policy(), "threshold": policy(trigger=orb.Band.absolute(0.05)),
+            "never": policy(schedule=orb.Schedule(looks="never"))}
+    table = orb.sweep(grid, household(), market, processes=2, progress=False)
+    assert list(table.columns) == list(grid)
+    for name, pol in grid.items():
+        alone = orb.backtest(household(), pol, market, name=name).summary()
+        pd.testing.assert_series_equal(table[name], alone, check_names=False)
