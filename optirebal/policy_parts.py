@@ -25,6 +25,7 @@ from optirebal.schema import (
     text,
     texts,
 )
+from optirebal.tax.netting import TaxRates
 
 MODES = ("full", "to_band", "to_target", "buy_only", "sell_only", "cash_only",
          "harvest_only")
@@ -275,6 +276,13 @@ class Tax:
     def offset(self) -> float:
         """Ordinary-income offset of a net capital loss (currency), IRC 1211(b)(1)."""
         return 1500.0 if self.filing_status == "married_separate" else 3000.0
+
+    def rates(self, *, scale: float = 1.0, carry_value: bool = True) -> TaxRates:
+        """The netting rates (:class:`optirebal.tax.netting.TaxRates`), the offset divided by
+        ``scale`` (the NAV, for weights); ``carry_value=False`` values carryovers at nothing
+        (the tax a year's return shows)."""
+        return TaxRates(self.short_term_rate, self.long_term_rate, self.ordinary_rate,
+                        self.offset / scale, self.loss_carry_value if carry_value else 0.0)
 
 
 @dataclass(frozen=True)

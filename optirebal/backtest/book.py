@@ -26,7 +26,7 @@ from optirebal.portfolio import Portfolio
 from optirebal.program.data import ProblemData
 from optirebal.tax.exclusions import validate_history
 from optirebal.tax.ledger import WINDOW_DAYS, LedgerResult, wash_sale_ledger
-from optirebal.tax.netting import TaxRates, exact_tax
+from optirebal.tax.netting import exact_tax
 
 _EPS = 1e-9
 HISTORY_DAYS = 2 * WINDOW_DAYS + 1  # what the program's wash-sale exclusions look back on
@@ -280,8 +280,7 @@ class Book:
         ordinary rate on the offset used.
         """
         tax = self.policy.tax
-        rates = TaxRates(tax.short_term_rate, tax.long_term_rate, tax.ordinary_rate,
-                         offset=tax.offset)
+        rates = tax.rates(carry_value=False)
         realized = self.realized()
         years = pd.to_datetime(realized["date"]).dt.year.to_numpy()
         long_ = (realized["term"] == "long").to_numpy()
@@ -325,8 +324,7 @@ class Book:
         long_ = is_long_term_array(pd.to_datetime(lots["acquired"]), day)
         short_ytd, long_ytd = self.year_to_date(day.year)
         tax = self.policy.tax
-        rates = TaxRates(tax.short_term_rate, tax.long_term_rate, tax.ordinary_rate,
-                         offset=tax.offset)
+        rates = tax.rates(carry_value=False)
         after = exact_tax(short_ytd + gain[~long_].sum(), long_ytd + gain[long_].sum(), rates)
         before = exact_tax(short_ytd, long_ytd, rates)
         return float(after.tax) - float(before.tax)

@@ -22,7 +22,7 @@ from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.terms import cost_values
 from optirebal.program.terms.base import Point
-from optirebal.tax.netting import TaxRates, exact_tax
+from optirebal.tax.netting import exact_tax
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,8 +61,7 @@ class Recorder:
         self._tax_key: tuple[int, int] | None = None
         self._tax_value = 0.0
         tax = policy.tax
-        rates = TaxRates(tax.short_term_rate, tax.long_term_rate, tax.ordinary_rate,
-                         offset=tax.offset)
+        rates = tax.rates(carry_value=False)
         # the tax of gains realized before the start is sunk: the backtest's taxes are above it
         self._sunk = float(exact_tax(tax.realized_short, tax.realized_long, rates).tax)
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from optirebal.events import Event
 from optirebal.tax.ledger import WINDOW_DAYS, wash_sale_ledger
-from optirebal.tax.netting import TaxRates, exact_tax
+from optirebal.tax.netting import exact_tax
 
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
@@ -166,8 +166,7 @@ def tax_report(data: ProblemData, lots_sold: pd.DataFrame, sell_shares: np.ndarr
     recognized = lots_sold["recognized_gain"].to_numpy(dtype=float) * taxable
     long = (lots_sold["term"] == "long").to_numpy()
     short_t, long_t = float(recognized[~long].sum()), float(recognized[long].sum())
-    rates = TaxRates(policy_tax.short_term_rate, policy_tax.long_term_rate,
-                     policy_tax.ordinary_rate, policy_tax.offset, policy_tax.loss_carry_value)
+    rates = policy_tax.rates()
     s0, l0 = policy_tax.realized_short, policy_tax.realized_long
     before = exact_tax(s0, l0, rates)
     after = exact_tax(s0 + short_t, l0 + long_t, rates)

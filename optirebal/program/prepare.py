@@ -18,7 +18,6 @@ from optirebal.program.caps import close
 from optirebal.program.data import ProblemData, base_problem_data
 from optirebal.program.taxdata import TaxData, region_coefficients
 from optirebal.tax.exclusions import wash_exclusions
-from optirebal.tax.netting import TaxRates
 
 __all__ = ["build_problem_data", "region_data", "with_tax"]
 
@@ -140,8 +139,7 @@ def with_tax(data: ProblemData) -> ProblemData:
     taxable_gain = np.where(taxable, gain, 0.0)
     info = TaxData(
         model=tax.model, structure=structure,
-        rates=TaxRates(tax.short_term_rate, tax.long_term_rate, tax.ordinary_rate,
-                       tax.offset / nav, tax.loss_carry_value),
+        rates=tax.rates(scale=nav),
         short0=tax.realized_short / nav, long0=tax.realized_long / nav,
         gain_short=np.where(long_term, 0.0, taxable_gain),
         gain_long=np.where(long_term, taxable_gain, 0.0), extra=extra, budget=budget,
