@@ -21,7 +21,8 @@ from optirebal.model_file import load
 from optirebal.rebalance import solve
 from optirebal.result import Result
 
-OUT_SUFFIXES = {".csv": "the orders", ".json": "every table of Result.to_frames()"}
+OUT_SUFFIXES = {".csv": "the orders", ".parquet": "the orders as Parquet",
+                ".json": "every table of Result.to_frames()"}
 BATCH_SUFFIXES = {".parquet": "the orders as Parquet", ".csv": "the orders as CSV"}
 SHOW_FAILED = 20
 """Failed households listed on the terminal (all of them are in the statuses table)."""
@@ -42,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("solve", help="rebalance a model file and print the trades")
     run.add_argument("model", type=Path, help="a model TOML file, e.g. models/pension_6040.toml")
     run.add_argument("--out", type=Path,
-                     help="write the orders (.csv) or every table (.json)")
+                     help="write the orders (.csv, .parquet) or every table (.json)")
+    run.add_argument("--tables", type=Path,
+                     help="also write every table of the result as Parquet files to this folder")
     many = sub.add_parser("solve-many", help="rebalance every household of a book, in parallel")
     many.add_argument("book", type=Path, help="a book folder, e.g. models/book")
     many.add_argument("--out", type=Path, required=True,
@@ -80,11 +83,16 @@ def solve_command(args: argparse.Namespace) -> int:
     """``optirebal solve``: one model file."""
     if args.out is not None:
         check_out(args.out)  # before solving: a bad path should not cost a solve
+    if args.tables is not None and args.tables.exists() and not args.tables.is_dir():
+        raise OptirebalError(f"--tables {str(args.tables)!r} is a file, not a folder")
     result = solve(*load(args.model))
     print(result.summary())
     if args.out is not None:
         write(result, args.out)
         print(f"\nwrote {args.out}")
+    if args.tables is not None:
+        result.to_parquet(args.tables)
+        print(f"wrote {args.tables}/")
     return 0
 
 
@@ -140,9 +148,13 @@ def check_out(path: Path, suffixes: Mapping[str, str] = OUT_SUFFIXES) -> None:
 
 
 def write(result: Result, path: Path) -> None:
-    """Write the orders as CSV, or every table of :meth:`Result.to_frames` as JSON records."""
+    """Write the orders as CSV or Parquet, or every table of :meth:`Result.to_frames` as JSON
+    records."""
     if path.suffix.lower() == ".csv":
         result.orders.to_csv(path, index=False, float_format=CSV_FLOAT_FORMAT)
+        return
+    if path.suffix.lower() == ".parquet":
+        result.orders.to_parquet(path, index=False)
         return
     frames = result.to_frames()
     doc = {name: json.loads(frame.to_json(orient="records", date_format="iso"))

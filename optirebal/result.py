@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -156,6 +157,18 @@ class Result:
             "objective": self.objective, "nav": self.nav,
             "attempts": "; ".join(f"{s}: {m}" for s, m in d.attempts)}])
         return frames
+
+    def to_parquet(self, folder: str | Path) -> list[Path]:
+        """Write every table of :meth:`to_frames` to ``folder`` (created if missing) as
+        ``<table>.parquet``; returns the paths."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, frame in self.to_frames().items():
+            path = folder / f"{name}.parquet"
+            frame.to_parquet(path, index=False)
+            paths.append(path)
+        return paths
 
     def summary(self) -> str:
         """A plain-text report of :meth:`to_frames`: the head line, fixes and notes, then every

@@ -24,7 +24,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"optirebal {orb.__version__}"
 
 
-@pytest.mark.parametrize("out", ["orders.parquet", "missing/orders.json", "."])
+@pytest.mark.parametrize("out", ["orders.xlsx", "missing/orders.json", "."])
 def test_a_bad_out_path_is_refused_before_solving(out: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,3 +85,15 @@ def test_the_summary_formats_each_column() -> None:
     assert "\n    total " in text  # a totals row under the orders
     pension = orb.solve(*orb.load(str(ROOT / "models" / "pension_6040.toml"))).summary()
     assert "\nTax\n" not in pension  # a tax-exempt trust has no tax table
+
+
+def test_parquet_orders_and_every_table(tmp_path: Path) -> None:
+    assert main(["solve", HOUSEHOLD, "--out", str(tmp_path / "orders.parquet"),
+                 "--tables", str(tmp_path / "tables")]) == 0
+    orders = pd.read_parquet(tmp_path / "orders.parquet")
+    result = orb.solve(*orb.load(HOUSEHOLD))
+    pd.testing.assert_frame_equal(orders, result.orders)
+    written = sorted(p.stem for p in (tmp_path / "tables").glob("*.parquet"))
+    assert written == sorted(result.to_frames())
+    events = pd.read_parquet(tmp_path / "tables" / "events.parquet")
+    assert len(events) == len(result.events)
