@@ -211,8 +211,9 @@ class BacktestResult:
         (gross value, currency), ``nav`` (pre-trade, currency).
     events : DataFrame
         ``date``, ``kind`` (``look``, ``trigger``, ``trade``, ``wash_sale``, ``year_end``,
-        ``income`` and the result events of each trade), ``account``, ``security``, ``value``,
-        ``message``.
+        ``income``, ``momentum`` (a look a deferred winner left quiet), ``velocity`` (the
+        fraction a look closed), and the events of each trade's decision), ``account``,
+        ``security``, ``value``, ``message``.
     taxes : DataFrame
         Index year: realized short- and long-term gains, the nets with carryovers, the tax, the
         carryovers out and the losses disallowed by wash sales (currency).
