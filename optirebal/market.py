@@ -219,6 +219,9 @@ def _wide(frame: pd.DataFrame, name: str, *, positive: bool, gaps: bool = False
                          field=name)
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise InputError("the index must be a DatetimeIndex of dates", field=name)
+    if frame.index.tz is not None:
+        raise InputError(f"the dates carry a time zone ({frame.index.tz}); give calendar dates "
+                         "without one (frame.tz_localize(None))", field=name)
     if not len(frame) or not len(frame.columns):
         raise InputError("no data", field=name)
     index = frame.index

@@ -314,3 +314,19 @@ def test_sweep_on_two_processes_equals_the_backtests_one_by_one() -> None:
     for name, pol in grid.items():
         alone = orb.backtest(household(), pol, market, name=name).summary()
         pd.testing.assert_series_equal(table[name], alone, check_names=False)
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: (prices([1.0, 1.1]).tz_localize("UTC"), None), "prices"),
+    (lambda: (prices([1.0, 1.1]), pd.DataFrame({"date": ["2024-02-29"], "account": ["acct"],
+                                                 "amount": ["5"]})), "flows.amount"),
+    (lambda: (prices([1.0, 1.1]), pd.DataFrame({"date": ["2024-02-29"], "account": ["nope"],
+                                                 "amount": [5.0]})), "flows.account"),
+    (lambda: (prices([1.0, 1.1]), pd.DataFrame({"date": ["2030-01-31"], "account": ["acct"],
+                                                 "amount": [5.0]})), "flows.date"),
+])
+def test_bad_time_zones_and_flows_name_the_field(make, field: str) -> None:
+    market, flows = make()
+    with pytest.raises(InputError) as error:
+        orb.backtest(household(), policy(), market, flows=flows)
+    assert error.value.field == field

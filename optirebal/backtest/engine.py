@@ -24,6 +24,7 @@ from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.data import deferred_winners, risk_arrays
 from optirebal.rebalance import Rebalancer
+from optirebal.schema import number
 from optirebal.signals import above_moving_average, momentum_12_1, vol_target_scale
 from optirebal.signals import velocity as velocity_ramp
 from optirebal.triggers import weights_trigger
@@ -262,10 +263,7 @@ def _flows(flows: pd.DataFrame | None, dates: pd.DatetimeIndex,
                              field="flows.date", row=str(n))
         if account not in accounts:
             raise InputError(f"unknown account {account!r}", field="flows.account", row=str(n))
-        if not np.isfinite(amount):
-            raise InputError(f"amount must be a finite number, got {amount!r}",
-                             field="flows.amount", row=str(n))
-        out[where, accounts.get_loc(account)] += float(amount)
+        out[where, accounts.get_loc(account)] += number("flows.amount", amount, row=str(n))
     return out
 
 
