@@ -232,12 +232,21 @@ def _wide(frame: pd.DataFrame, name: str, *, positive: bool, gaps: bool = False
         where = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
         raise InputError(f"dates are not sorted: {index[where].date()} comes after "
                          f"{index[where - 1].date()}", field=name, row=str(index[where].date()))
+    columns = {}
     for column in frame.columns:
         values = frame[column]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            raise InputError(f"column {column!r} holds {values.dtype}, not numbers",
-                             field=str(column))
-    out = frame.astype(float)
+        if pd.api.types.is_bool_dtype(values):
+            raise InputError(f"column {column!r} holds booleans, not numbers", field=str(column))
+        if not pd.api.types.is_numeric_dtype(values):
+            # numbers held as objects are read one by one; a cell that is not one is named
+            for day, value in values.items():
+                if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                    if value is None or (isinstance(value, float) and np.isnan(value)):
+                        continue
+                    raise InputError(f"{value!r} on {day.date()} is not a number",
+                                     field=str(column), row=str(day.date()))
+        columns[column] = values.astype(float)
+    out = pd.DataFrame(columns, index=frame.index)
     out.columns = out.columns.map(str)
     values = out.to_numpy()
     bad = ~np.isfinite(values) if not gaps else np.isinf(values)

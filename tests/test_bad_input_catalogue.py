@@ -684,7 +684,98 @@ RISK_CASES: list[tuple[str, Callable[[Path], object], type, str, object]] = [
      "specific_variance", "bonds"),
 ]
 
-CASES = POLICY_CASES + TOML_CASES + FILE_CASES + FRAME_CASES + RISK_CASES
+DAYS = pd.to_datetime(["2026-11-30", "2026-12-31", "2027-01-29"])
+
+
+def prices(**changes: Any) -> pd.DataFrame:
+    """Month-end prices of the two securities from the portfolio's date on."""
+    frame = pd.DataFrame({"AAA": [10.0, 11.0, 12.0], "BBB": [20.0, 20.5, 21.0]}, index=DAYS)
+    for column, (row, value) in changes.items():
+        frame[column] = frame[column].astype(object)
+        frame.iloc[row, frame.columns.get_loc(column)] = value
+    return frame
+
+
+def backtest(market: Any, pol: orb.Policy | None = None, **kwargs: Any
+             ) -> Callable[[Path], object]:
+    def run(_: Path) -> object:
+        chosen = pol or orb.Policy(T, schedule=orb.Schedule(looks="monthly"))
+        return orb.backtest(build(frames(), as_of="2026-11-30"), chosen, market, **kwargs)
+    return run
+
+
+def flows(**columns: Any) -> pd.DataFrame:
+    return pd.DataFrame([{"date": "2026-12-31", "account": "acct", "amount": 100.0, **columns}],
+                        dtype=object)
+
+
+TIME_CASES: list[tuple[str, Callable[[Path], object], type, str, object]] = [
+    ("market: a gap (NaN)", backtest(prices(AAA=(1, NAN))), IE, "AAA", "2026-12-31"),
+    ("market: a price of zero", backtest(prices(BBB=(2, 0.0))), IE, "BBB", "2027-01-29"),
+    ("market: text in a price", backtest(prices(AAA=(1, "x"))), IE, "AAA", "2026-12-31"),
+    ("market: unsorted dates", backtest(prices().iloc[[0, 2, 1]]), IE, "prices", "2026-12-31"),
+    ("market: duplicate dates", backtest(prices().iloc[[0, 1, 1]]), IE, "prices",
+     "2026-12-31"),
+    ("market: a security without a price", backtest(prices().drop(columns="BBB")), IE,
+     "market", "BBB"),
+    ("market: not dates", backtest(prices().reset_index(drop=True)), IE, "prices", None),
+    ("market: time-zoned dates", backtest(prices().tz_localize("UTC")), IE, "prices", None),
+    ("market: not a frame", backtest([1.0, 2.0]), IE, "market", None),
+    ("market: start after end", backtest(prices(), start="2027-01-29", end="2026-12-31"), IE,
+     "start", None),
+    ("market: end outside the data", backtest(prices(), end="2030-01-31"), IE, "end", None),
+    ("market: tidy frame with two prices a day", lambda _: orb.Market.from_frame(
+        pd.DataFrame({"date": ["2026-12-31"] * 2, "security": ["AAA"] * 2,
+                      "price": [1.0, 2.0]})), IE, "date", "2026-12-31"),
+    ("market: tidy frame with an unknown column", lambda _: orb.Market.from_frame(
+        pd.DataFrame({"date": ["2026-12-31"], "security": ["AAA"], "price": [1.0],
+                      "volume": [5.0]})), IE, "volume", None),
+    ("market: a return of -100%", lambda _: orb.Market.from_returns(
+        pd.DataFrame({"AAA": [0.1, -1.0]}, index=DAYS[1:]), start="2026-11-30"), IE, "AAA",
+     "2027-01-29"),
+    ("market: income of another security", lambda _: orb.Market.from_prices(
+        prices(), income=pd.DataFrame({"ZZZ": [0.0, 0.1, 0.0]}, index=DAYS)), IE, "income",
+     "ZZZ"),
+    ("flows: unknown account", backtest(prices(), flows=flows(account="nope")), IE,
+     "flows.account", "0"),
+    ("flows: text amount", backtest(prices(), flows=flows(amount="5")), IE, "flows.amount",
+     "0"),
+    ("flows: a date outside the data", backtest(prices(), flows=flows(date="2030-01-31")), IE,
+     "flows.date", "0"),
+    ("flows: no amount column", backtest(prices(), flows=flows().drop(columns="amount")), IE,
+     "flows.amount", None),
+    ("schedule: misspelled looks", part(orb.Schedule, looks="montly"), IE, "schedule.looks",
+     None),
+    ("schedule: a date that is not ISO", part(orb.Schedule, dates=("31/12/2026",)), IE,
+     "schedule.dates", "0"),
+    ("schedule: a look date outside the data", backtest(prices(), orb.Policy(
+        T, schedule=orb.Schedule(dates=("2030-01-31",)))), IE, "schedule.dates", "0"),
+    ("schedule: unknown income rule", part(orb.Schedule, income="spend"), IE,
+     "schedule.income", None),
+    ("policy: fraction 0", policy(fraction=0.0), IE, "fraction", None),
+    ("policy: negative tracking-error trigger", policy(tracking_error_trigger=-0.01), IE,
+     "tracking_error_trigger", None),
+    ("momentum: unknown signal", part(orb.policy.Momentum, signal="ma1"), IE,
+     "momentum.signal", None),
+    ("momentum: a cap above 1", part(orb.policy.Momentum, hard_cap={"equity": 1.5}), IE,
+     "momentum.hard_cap", "equity"),
+    ("velocity: v_min above v_max", part(orb.policy.Velocity, v_min=0.9, v_max=0.5), IE,
+     "velocity.v_min", None),
+    ("velocity: low not below high", part(orb.policy.Velocity, low=30.0, high=20.0), IE,
+     "velocity.low", None),
+    ("velocity: an indicator the market lacks", backtest(prices(), orb.Policy(
+        T, velocity=orb.policy.Velocity(indicator="vix"))), IE, "velocity.indicator", None),
+    ("signals: no momentum column", edit(lambda f: None, signals=pd.DataFrame(
+        {"asset_class": ["equity"], "trend": [1.0]})), IE, "signals.momentum", None),
+    ("signals: a class no security loads on", edit(lambda f: None, signals=pd.DataFrame(
+        {"asset_class": ["gold"], "momentum": [1.0]})), IE, "signals", "gold"),
+    ("sweep: a value that is not a policy", lambda _: orb.sweep(
+        {"a": 1}, build(frames()), prices(), processes=1, progress=False), IE, "policies", "a"),
+    ("calibrate: a width of 0", lambda _: __import__("optirebal.bands").bands.calibrate(
+        build(frames()), orb.Policy(T), prices(), [0.0]), IE, "widths", "0"),
+]
+
+CASES = POLICY_CASES + TOML_CASES + FILE_CASES + FRAME_CASES + RISK_CASES + TIME_CASES
 
 
 def test_the_catalogue_is_large_and_distinct() -> None:
