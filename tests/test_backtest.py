@@ -330,3 +330,28 @@ def test_bad_time_zones_and_flows_name_the_field(make, field: str) -> None:
     with pytest.raises(InputError) as error:
         orb.backtest(household(), policy(), market, flows=flows)
     assert error.value.field == field
+
+
+def test_a_household_with_a_trade_history_is_carried_through_weeks() -> None:
+    """The shipped harvest model (a trade history with loss sales, wash-sale substitutes, exact
+    tax) stepped weekly: its past loss sales block buys for their window, the book reads its
+    history, and taxes by year carry the harvested losses forward."""
+    import dataclasses
+
+    portfolio, pol = orb.load("models/household_harvest.toml")
+    portfolio = dataclasses.replace(portfolio, scheduled=None)
+    days = pd.bdate_range(portfolio.as_of, periods=40)
+    rng = np.random.default_rng(7)
+    market = pd.DataFrame({s: price * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
+                           for s, price in portfolio.securities["price"].items()}, index=days)
+    pol = dataclasses.replace(pol, schedule=orb.Schedule(looks="weekly"), soft_bands=True)
+    result = orb.backtest(portfolio, pol, market)
+    assert result.summary()["trades"] >= 1 and result.compiles == 1
+    first = result.taxes.index[0]
+    assert first == portfolio.as_of.year
+    # what year one carries over is what year two starts from
+    if len(result.taxes) > 1:
+        carried = result.taxes.loc[first, ["carryover_short", "carryover_long"]].to_numpy()
+        year_two = result.taxes.iloc[1]
+        assert year_two["net_short"] - year_two["realized_short"] == pytest.approx(-carried[0])
+        assert year_two["net_long"] - year_two["realized_long"] == pytest.approx(-carried[1])

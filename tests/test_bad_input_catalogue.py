@@ -736,6 +736,10 @@ TIME_CASES: list[tuple[str, Callable[[Path], object], type, str, object]] = [
     ("market: income of another security", lambda _: orb.Market.from_prices(
         prices(), income=pd.DataFrame({"ZZZ": [0.0, 0.1, 0.0]}, index=DAYS)), IE, "income",
      "ZZZ"),
+    ("backtest: scheduled buys", lambda _: orb.backtest(
+        build(frames(), as_of="2026-11-30", scheduled=pd.DataFrame(
+            [{"date": "2026-12-15", "account": "acct", "security": "AAA", "shares": 1.0}])),
+        orb.Policy(T), prices()), IE, "scheduled", None),
     ("flows: unknown account", backtest(prices(), flows=flows(account="nope")), IE,
      "flows.account", "0"),
     ("flows: text amount", backtest(prices(), flows=flows(amount="5")), IE, "flows.amount",

@@ -119,8 +119,8 @@ class Book:
             if len(self._prior) else self._prior
         frames = [f for f in (prior, pd.DataFrame(rows, columns=list(_TRADE_COLUMNS)))
                   if len(f)]
-        return (pd.concat(frames, ignore_index=True)[list(_TRADE_COLUMNS)] if frames
-                else pd.DataFrame(columns=list(_TRADE_COLUMNS)))
+        return (pd.concat(frames, ignore_index=True).reindex(columns=list(_TRADE_COLUMNS))
+                if frames else pd.DataFrame(columns=list(_TRADE_COLUMNS)))
 
     # --- carrying a day forward -----------------------------------------------------------------
 

@@ -70,13 +70,18 @@ def backtest(portfolio: Portfolio, policy: Policy, market: Market | pd.DataFrame
     InputError
         Naming the column and date: market data with gaps, NaN or non-positive prices,
         unsorted or duplicate dates, a security missing from the market, a look date or flow
-        outside the data; a portfolio with derivatives (their prices are not part of a market).
+        outside the data; a portfolio with derivatives (their prices are not part of a market)
+        or scheduled buys (a backtest books income and flows as they happen).
     """
     market = as_market(market)
     if portfolio.derivatives is not None:
         raise InputError("backtests hold securities only: the derivative overlay needs "
                          "contract prices by date, which a Market does not carry",
                          field="derivatives")
+    if portfolio.scheduled is not None:
+        raise InputError("a backtest books what happens on each date: give scheduled buys as "
+                         "reinvested income (Market.income with Schedule(income='reinvest')) or "
+                         "as flows, not as Portfolio.scheduled", field="scheduled")
     market.covering(portfolio.securities.index)
     first = pd.Timestamp(portfolio.as_of)
     market = market.between(start if start is not None else max(first, market.dates[0]), end)
