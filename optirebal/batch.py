@@ -22,6 +22,7 @@ Every portfolio ends with a status, never an exception out of the batch:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import html
@@ -162,12 +163,10 @@ def solve_one(key: Hashable, source: Any, policy: Policy, worker: str = "") -> O
 def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]]) -> list[Outcome]:
     """Solve a chunk of ``(id, portfolio or source, policy)`` in order (one task)."""
     worker = ""
-    try:  # on a Dask worker, name it by its address
+    with contextlib.suppress(ImportError, ValueError):  # off a Dask worker: no name
         from distributed import get_worker
 
         worker = get_worker().address
-    except (ImportError, ValueError):
-        pass
     from optirebal.datasets.book import HouseholdFrames, build_together
 
     # a book's households are validated together: the schema checks cost per call, not per row

@@ -59,17 +59,16 @@ class Market:
             Naming the column and the date: a missing value (a gap), a price that is not
             positive, unsorted or duplicate dates, an index that is not dates.
         """
-        prices = _wide(prices, "prices", positive=True)
+        prices = _wide(prices, "prices", sign="positive")
         index = prices.index
         extra: dict[str, pd.DataFrame | None] = {}
-        for name, frame, positive in (("income", income, False),
-                                      ("volatility", volatility, False),
-                                      ("traded_value", traded_value, True)):
+        for name, frame, sign in (("income", income, "non-negative"),
+                                  ("volatility", volatility, "non-negative"),
+                                  ("traded_value", traded_value, "positive")):
             if frame is None:
                 extra[name] = None
                 continue
-            frame = _wide(frame.fillna(0.0) if name == "income" else frame, name,
-                          positive=positive)
+            frame = _wide(frame.fillna(0.0) if name == "income" else frame, name, sign=sign)
             _same_dates(frame, index, name)
             unknown = [c for c in frame.columns if c not in prices.columns]
             if unknown:
@@ -77,7 +76,7 @@ class Market:
                                  row=unknown[0])
             extra[name] = frame
         if signals is not None:
-            signals = _wide(signals, "signals", positive=False, gaps=True)
+            signals = _wide(signals, "signals", gaps=True)
             _same_dates(signals, index, "signals")
         return cls(prices, signals=signals, **extra)
 
@@ -101,7 +100,7 @@ class Market:
             ``income``, ``volatility``, ``traded_value``, ``signals`` as in :meth:`from_prices`
             (on the dates of ``returns``; the start row is filled from the first date).
         """
-        returns = _wide(returns, "returns", positive=False)
+        returns = _wide(returns, "returns")
         low = returns.to_numpy() <= -1
         if low.any():
             r, c = np.argwhere(low)[0]
@@ -210,10 +209,10 @@ def as_market(market: Market | pd.DataFrame) -> Market:
     return Market.from_prices(market)
 
 
-def _wide(frame: pd.DataFrame, name: str, *, positive: bool, gaps: bool = False
+def _wide(frame: pd.DataFrame, name: str, *, sign: str = "any", gaps: bool = False
           ) -> pd.DataFrame:
     """A checked float copy of a wide frame: dates sorted and unique, values finite (no gaps
-    unless ``gaps``), positive when ``positive`` else non-negative for income, volatility."""
+    unless ``gaps``) and of ``sign``: ``"positive"``, ``"non-negative"`` or ``"any"``."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"must be a DataFrame (dates x columns), got {type(frame).__name__}",
                          field=name)
@@ -240,9 +239,8 @@ def _wide(frame: pd.DataFrame, name: str, *, positive: bool, gaps: bool = False
         if not pd.api.types.is_numeric_dtype(values):
             # numbers held as objects are read one by one; a cell that is not one is named
             for day, value in values.items():
-                if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                    if value is None or (isinstance(value, float) and np.isnan(value)):
-                        continue
+                if value is not None and (isinstance(value, bool)
+                                          or not isinstance(value, int | float | np.number)):
                     raise InputError(f"{value!r} on {day.date()} is not a number",
                                      field=str(column), row=str(day.date()))
         columns[column] = values.astype(float)
@@ -250,13 +248,14 @@ def _wide(frame: pd.DataFrame, name: str, *, positive: bool, gaps: bool = False
     out.columns = out.columns.map(str)
     values = out.to_numpy()
     bad = ~np.isfinite(values) if not gaps else np.isinf(values)
-    if name in ("income", "volatility", "traded_value", "prices") or positive:
-        bad |= (values <= 0) if positive else (values < 0)
+    if sign == "positive":
+        bad |= values <= 0
+    elif sign == "non-negative":
+        bad |= values < 0
     if bad.any():
         r, c = np.argwhere(bad)[0]
         what = "a missing value (gap)" if np.isnan(values[r, c]) else f"the value {values[r, c]:g}"
-        need = "positive" if positive else "finite" + ("" if name in ("returns", "signals")
-                                                       else " and not negative")
+        need = "finite" if sign == "any" else f"finite and {sign}"
         raise InputError(f"{what} on {index[r].date()}: values must be {need}",
                          field=str(out.columns[c]), row=str(index[r].date()))
     return out

@@ -94,10 +94,10 @@ def backtest(portfolio: Portfolio, policy: Policy, market: Market | pd.DataFrame
     flow_table = _flows(flows, dates, portfolio.accounts.index)
     looks = look_mask(policy.schedule, dates)
     rebalancer = rebalancer or Rebalancer(policy)
-    signals = Signals(policy, market, portfolio, securities)
-    book = Book(portfolio, policy)
-    recorder = Recorder(portfolio, policy, dates, name or _label(policy))
     classes, exposure = _class_exposure(portfolio, policy)
+    signals = Signals(policy, market, portfolio, exposure)
+    book = Book(portfolio, policy)
+    recorder = Recorder(portfolio, policy, dates, name or policy_label(policy), exposure)
     factor, specific = risk_arrays(portfolio, classes)
     target = np.array([policy.targets[k] for k in classes])
     reserve = portfolio.accounts["cash_reserve"].to_numpy(dtype=float)
@@ -167,10 +167,12 @@ class Signals:
     from data up to the look date only."""
 
     def __init__(self, policy: Policy, market: Market, portfolio: Portfolio,
-                 securities: pd.Index) -> None:
+                 exposure: np.ndarray) -> None:
+        """``exposure``: risky classes x securities (:func:`_class_exposure`)."""
         self.policy, self.market = policy, market
         self.classes = portfolio.classes
-        self.exposure = portfolio.exposures.reindex(index=self.classes)[securities].to_numpy()
+        self.exposure = exposure
+        securities = portfolio.securities.index
         self.security_momentum: np.ndarray | None = None
         self.given = portfolio.signals
         momentum = policy.momentum
@@ -292,7 +294,7 @@ def _class_weights(book: Book, prices: np.ndarray, exposure: np.ndarray, nav: fl
     return weights
 
 
-def _label(policy: Policy) -> str:
+def policy_label(policy: Policy) -> str:
     """A short name: the schedule and the trigger."""
     schedule = policy.schedule
     when = "explicit dates" if schedule.dates else schedule.looks

@@ -38,13 +38,14 @@ class Recorder:
     are built once, by :meth:`result`)."""
 
     def __init__(self, portfolio: Portfolio, policy: Policy, dates: pd.DatetimeIndex,
-                 name: str) -> None:
+                 name: str, exposure: np.ndarray) -> None:
+        """``exposure``: risky classes x securities, the value each security adds to each."""
         self.policy, self.dates, self.name = policy, dates, name
         self.portfolio = portfolio
         classes = portfolio.classes
         self.classes = classes + ([policy.cash_class] if policy.cash_class not in classes
                                   else [])
-        self.exposure = portfolio.exposures.reindex(index=classes).to_numpy(dtype=float)
+        self.exposure = exposure
         n = len(dates)
         self.nav = np.zeros(n)
         self.flow = np.zeros(n)

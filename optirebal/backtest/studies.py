@@ -13,6 +13,8 @@ in 2018 to 2020, spreads and market impact, exact US tax and wash sales.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -56,10 +58,10 @@ def stock_bond_study(start: str = "1926-07-31", end: str = "2009-12-31",
     policies = {}
     for looks in LOOKS:
         for threshold in THRESHOLDS:
-            policies[f"{looks} {threshold:.0%}"] = _replace(
+            policies[f"{looks} {threshold:.0%}"] = dataclasses.replace(
                 base, schedule=Schedule(looks=looks),
                 trigger=Band.absolute(threshold) if threshold else None)
-    policies["never"] = _replace(base, schedule=Schedule(looks="never"))
+    policies["never"] = dataclasses.replace(base, schedule=Schedule(looks="never"))
     return portfolio, policies, market
 
 
@@ -84,8 +86,9 @@ def signal_study(start: str = "1926-07-31", end: str = "2009-12-31", *, taxable:
                    costs=costs)
     policies = {
         "threshold": plain,
-        "momentum": _replace(plain, momentum=Momentum(signal="12-1", hard_cap={"stocks": 0.7})),
-        "velocity": _replace(plain, velocity=Velocity(vol_target=0.10, window=12)),
+        "momentum": dataclasses.replace(
+            plain, momentum=Momentum(signal="12-1", hard_cap={"stocks": 0.7})),
+        "velocity": dataclasses.replace(plain, velocity=Velocity(vol_target=0.10, window=12)),
         "opportunistic": opportunistic(targets, looks="monthly", tax=tax, costs=costs),
     }
     return portfolio, policies, market
@@ -134,9 +137,3 @@ def taxable_study(start: str = "2021-01-04", end: str = "2022-12-28",
                     risk_aversion=1.0, soft_bands=True, tax=Tax(model="exact"))
     market = Market.from_prices(window, volatility=volatility[tickers])
     return portfolio, policy, market
-
-
-def _replace(policy: Policy, **changes: object) -> Policy:
-    import dataclasses
-
-    return dataclasses.replace(policy, **changes)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
-from optirebal.backtest.engine import backtest
+from optirebal.backtest.engine import backtest, policy_label
 from optirebal.backtest.result import BacktestResult, compare
 from optirebal.errors import InputError
 from optirebal.market import Market, as_market
@@ -54,11 +54,9 @@ def run_all(policies: Mapping[str, Policy] | Sequence[Policy], portfolio: Portfo
     if isinstance(policies, Mapping):
         named = dict(policies)
     else:
-        from optirebal.backtest.engine import _label
-
         named = {}
         for policy in policies:
-            label = _label(policy)
+            label = policy_label(policy)
             named[label if label not in named else f"{label} ({len(named)})"] = policy
     if not named:
         raise InputError("give at least one policy", field="policies")
