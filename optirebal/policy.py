@@ -109,7 +109,8 @@ class Policy:
     mode
         ``full``, ``to_band`` (risk aversion 0: cheapest trades into the band), ``to_target``
         (band collapsed to the target within ``target_tolerance``), ``buy_only``, ``sell_only``,
-        ``cash_only`` (only deploy or raise each account's cash). The last three make bands soft.
+        ``cash_only`` (only deploy or raise each account's cash: an account short of its reserve
+        sells exactly what it needs, one above it only buys). The last three make bands soft.
     risk_aversion
         ``gamma`` of the tracking-error cost ``(gamma / 2) H (w - t)' S (w - t)``.
     horizon_years

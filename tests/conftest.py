@@ -34,6 +34,32 @@ def stock_and_cash(price: float = 1.0, shares: float = 60.0, cash: float = 40.0,
     return orb.Portfolio.from_frames(sec, acc, lots, as_of=AS_OF, risk=cov)
 
 
+def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
+                  tie_break: float = 0.0) -> tuple[float, float]:
+    """The exact optimum of one risky class and cash with linear costs: the trade (weight of
+    pre-trade NAV, signed) and the post-trade weight after costs.
+
+    The program charges ``(curvature / 2) e^2 + (rate + tie_break) |trade|`` (the tie-break is
+    no money: it leaves the NAV alone) with ``e = x - target S`` the
+    deviation after costs (``x`` the class value, ``S = 1 - rate |trade|`` the NAV: the costs
+    leave the cash). Selling ``s`` gives ``e = w0 - target - s (1 - target rate)``, so the
+    first-order condition puts ``e`` at ``(rate + tie_break) / (curvature (1 - target rate))``;
+    buying, at ``-(rate + tie_break) / (curvature (1 + target rate))``. Inside that region there
+    is no trade.
+    """
+    gap = w0 - target
+    edge = (rate + tie_break) / curvature
+    if gap > edge / (1 - target * rate):
+        e = edge / (1 - target * rate)
+        trade = -(gap - e) / (1 - target * rate)
+    elif gap < -edge / (1 + target * rate):
+        e = -edge / (1 + target * rate)
+        trade = (e - gap) / (1 + target * rate)
+    else:
+        return 0.0, w0
+    return trade, target + e / (1 - rate * abs(trade))
+
+
 def multi_asset(seed: int = 0, n_securities: int = 6, accounts: tuple[str, ...] = ("taxable",
                 "ira"), lots_per_position: int = 2, nav: float = 1e6,
                 flows: tuple[float, ...] | None = None) -> orb.Portfolio:

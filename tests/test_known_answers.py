@@ -8,9 +8,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import AS_OF, stock_and_cash
+from conftest import AS_OF, no_trade_edge, stock_and_cash
 
 import optirebal as orb
+from optirebal.program.terms.trades import TIE_BREAK
 
 NO_IMPACT = orb.Costs(impact="none")
 TARGETS = {"equity": 0.6, "cash": 0.4}
@@ -45,13 +46,17 @@ def test_band_mechanics(r: float, policy: str, value: float) -> None:
 
 @pytest.mark.parametrize(("w0", "expected"), [(0.65, 0.62), (0.61, 0.61), (0.55, 0.58)])
 def test_trade_to_edge_of_no_trade_region(w0: float, expected: float) -> None:
-    # (lambda/2) s^2 (w - 0.6)^2 + c |w - w0|, lambda = 2.5, s^2 = 0.04, c = 0.002: half-width 0.02
+    # (lambda/2) s^2 (w - 0.6)^2 + c |w - w0|, lambda = 2.5, s^2 = 0.04, c = 0.002: half-width
+    # 0.02, measured after the costs (to their order, 1e-5 here, the textbook edges above)
     portfolio = stock_and_cash(shares=100 * w0, cash=100 * (1 - w0), half_spread_bps=20.0)
     policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=2.5,
                         horizon_years=1.0, costs=NO_IMPACT)
     result = orb.solve(portfolio, policy)
-    pre_cost = result.weights.loc["equity", "before"] + result.orders["value"].sum() / 100
-    assert pre_cost == pytest.approx(expected, abs=2e-5)
+    assert result.weights.loc["equity", "after"] == pytest.approx(expected, abs=5e-5)
+    trade, after = no_trade_edge(w0, 0.6, 0.002, 2.5 * 0.04, TIE_BREAK)
+    assert result.weights.loc["equity", "after"] == pytest.approx(after, abs=1e-8)
+    traded = result.orders["value"].sum() / 100 if result.traded else 0.0
+    assert traded == pytest.approx(trade, abs=1e-8)
     assert result.traded == (w0 != 0.61)
 
 

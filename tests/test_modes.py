@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import AS_OF, multi_asset, stock_and_cash
+from conftest import AS_OF, multi_asset, no_trade_edge, stock_and_cash
 
 import optirebal as orb
 from optirebal.program.terms.trades import TIE_BREAK
@@ -46,15 +46,17 @@ def pre_cost_weight(result: orb.Result, name: str = "equity") -> float:
 # --- modes ------------------------------------------------------------------------------------
 
 def test_full_trades_to_the_edge_of_the_no_trade_region() -> None:
-    # (gamma / 2) H s^2 (w - 0.6)^2 + c |w - w0| with gamma 2.5, H 1, s^2 0.04, c = 10 bp plus the
-    # tie-break: the optimum is w = 0.6 + (0.001 + 1e-6) / 0.1 = 0.61001
+    # (gamma / 2) H s^2 e^2 + c |trade| with gamma 2.5, H 1, s^2 0.04, c = 10 bp plus the
+    # tie-break and e the deviation after costs: the edge is e = (0.001 + 1e-6) / 0.1, divided
+    # by 1 - 0.6 c when selling (conftest.no_trade_edge); the textbook 0.61001 to 1e-6
     policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=2.5,
                         horizon_years=1.0, costs=NO_IMPACT)
     result = orb.solve(stock_and_cash(price=1.75, half_spread_bps=10.0), policy)
-    expected = 0.6 + (0.001 + TIE_BREAK) / (2.5 * 1.0 * 0.04)
-    assert pre_cost_weight(result) == pytest.approx(expected, abs=1e-7)
-    assert traded_value(result) == pytest.approx(-(105 - expected * 145), abs=NOISE)  # -16.54855
-    assert result.costs.loc["spread", "value"] == pytest.approx(0.001 * 16.54855, abs=1e-7)
+    trade, after = no_trade_edge(105 / 145, 0.6, 0.001, 2.5 * 1.0 * 0.04, TIE_BREAK)
+    assert result.weights.loc["equity", "after"] == pytest.approx(after, abs=1e-9)
+    assert after == pytest.approx(0.61001, abs=1e-5)
+    assert traded_value(result) == pytest.approx(trade * 145, abs=NOISE)  # -16.5487
+    assert result.costs.loc["spread", "value"] == pytest.approx(0.001 * -trade * 145, abs=1e-7)
 
 
 def test_to_band_sells_to_the_upper_edge_after_costs() -> None:
@@ -148,14 +150,21 @@ def test_cash_only_deploys_a_contribution_to_the_band_edge() -> None:
     assert traded_value(result) == pytest.approx(22.5, abs=NOISE)
 
 
-def test_cash_only_raises_a_withdrawal() -> None:
-    # 60 / 40 - 50: post-flow NAV 50 and cash -10; the soft band asks for 0.65 x 50 = 32.5:
-    # sell 27.5
+def test_cash_only_raises_a_withdrawal_and_no_more() -> None:
+    # 60 / 40 - 50: post-flow NAV 50 and cash -10: sell 10. The soft band would ask for
+    # 0.65 x 50 = 32.5 of stock (sell 27.5), but the 17.5 of cash that leaves would be deployed by
+    # the next call: cash_only raises what the account needs, and the breach is reported
     portfolio = stock_and_cash().with_accounts(flow={"fund": -50.0})
-    policy = orb.Policy(TARGETS, mode="cash_only", risk_aversion=0.0, costs=NO_IMPACT)
-    result = orb.solve(portfolio, policy)
-    assert traded_value(result) == pytest.approx(-27.5, abs=NOISE)
-    assert result.cash.loc["fund", "after"] == pytest.approx(17.5, abs=NOISE)
+    for risk_aversion in (0.0, STEEP):
+        policy = orb.Policy(TARGETS, mode="cash_only", risk_aversion=risk_aversion,
+                            costs=NO_IMPACT)
+        result = orb.solve(portfolio, policy)
+        assert traded_value(result) == pytest.approx(-10.0, abs=NOISE)
+        assert result.cash.loc["fund", "after"] == pytest.approx(0.0, abs=NOISE)
+        assert (result.events["kind"] == "band_breach").any()
+        again = orb.solve(orb.apply_trades(portfolio, result).with_accounts(flow={"fund": 0.0}),
+                          policy)
+        assert not again.traded
 
 
 def test_cash_only_without_cash_to_move_trades_nothing() -> None:

@@ -173,7 +173,10 @@ def replica(portfolio: orb.Portfolio, policy: orb.Policy) -> tuple[np.ndarray, n
     costs = spread @ (b + sold)
     x = cp.hstack([E @ h_post, cp.reshape(cash_post, (1,), order="C")])
     w = x / 1.0  # no flows: 1 + sum f = 1
-    tracking = policy.risk_aversion / 2 * policy.horizon_years * cp.quad_form(w - t, S)
+    # the deviation after the costs (they leave the cash and the NAV), optirebal's documented
+    # tracking term (program/terms/tracking.py)
+    after_costs = x - cp.hstack([0.0, 0.0, costs]) - t * (1.0 - costs)
+    tracking = policy.risk_aversion / 2 * policy.horizon_years * cp.quad_form(after_costs, S)
     # optirebal's documented tie-break: 1e-6 of NAV per unit of turnover
     objective = tracking + costs + (rate * g) @ s + TIE_BREAK * cp.sum(b + sold)
     constraints = [s <= q, cash_post - costs >= reserve, w >= lo, w <= hi]

@@ -24,10 +24,14 @@ from optirebal.errors import DecodeError, InfeasibleError
 from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE
-from optirebal.program.terms import pair_costs
 from optirebal.program.terms.bands import band_excess, band_rows
 from optirebal.program.terms.base import Point
 from optirebal.program.terms.cash import cash_shortfall
+
+
+BAND_FLOOR = 1e-6
+"""Weight a band may be missed by after rounding beyond one unit of every order on its class:
+the solver's and the rounding's floating-point noise (0.01 bp)."""
 
 
 def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
@@ -100,21 +104,17 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
 
     def tolerance(buy_now: np.ndarray, sell_now: np.ndarray,
                   strict: bool = False) -> np.ndarray:
-        """Per class, one rounding unit of every order loading on it (of the orders kept, with
-        ``strict``; else of those the program asked for too), and the change of costs that
-        rounding caused (weights)."""
-        now = Point.of(buy_now * price[data.pair_security] / data.nav,
-                       sell_now * price[lot_security] / data.nav)
-        shift = abs(float(pair_costs(data, now).sum())
-                    - float(pair_costs(data, Point.of(buys, sells)).sum()))
+        """Per class, one rounding unit of every order loading on it (weights): of the orders
+        kept, with ``strict``; else of those the program asked for too (an order rounded away
+        to nothing still moved its class by up to a unit)."""
         kept = (buy_now > 0, sell_now > 0) if strict else ordered
-        return _band_tolerance(data, buy_now, sell_now, kept, price, unit) + shift / data.scale
+        return _band_tolerance(data, buy_now, sell_now, kept, price, unit)
 
     # repair towards the strict tolerance: an order rounded away to nothing earns no allowance
     buy_shares, sell_shares = _repair_bands(
         data, buy_shares, sell_shares, cap_shares, lots_in_order, price, unit, change,
         lambda b, s: tolerance(b, s, strict=True))
-    # what the repair moved, per security (value, weights): part of what rounding may move
+    # what the repairs moved, per security (value, weights), reported as events
     repaired = (np.bincount(data.pair_security, minlength=len(data.securities),
                             weights=np.abs(buy_shares - rounded[0]) * price[data.pair_security])
                 + np.bincount(lot_security, minlength=len(data.securities),
@@ -128,9 +128,9 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         buy_shares=buy_shares, sell_shares=sell_shares,
         buys=buy_shares * price[data.pair_security] / data.nav,
         sells=sell_shares * price[lot_security] / data.nav,
-        # what a repair moved and could not take back stays allowed, and is reported (events)
-        band_tolerance=tolerance(buy_shares, sell_shares)
-        + abs(data.exposure_sparse) @ repaired / data.scale, repairs=repairs,
+        # the lot-size tolerance and nothing more: a band the repairs could not hold within it
+        # is a DecodeError naming the class and the distance (verify), never a success
+        band_tolerance=tolerance(buy_shares, sell_shares), repairs=repairs,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
@@ -303,7 +303,9 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
             break
         k = int(np.argmax(np.maximum(upper, lower)))
         wanted = -1.0 if upper[k] >= lower[k] else 1.0  # less or more exposure to class k
-        amount = float(max(upper[k], lower[k])) * data.nav  # currency of exposure to move
+        # currency of exposure to move: back inside the tolerance by half its floor, so that a
+        # fractional security does not land on the tolerance's edge to the last bit
+        amount = (float(max(upper[k], lower[k])) + BAND_FLOOR / 2 * data.scale) * data.nav
         sold_in = np.bincount(data.lot_pair, weights=sell_shares, minlength=data.n_pairs)
         best: tuple[float, float, np.ndarray, np.ndarray] | None = None
         for i in map(int, np.flatnonzero(data.exposure[k] != 0)):
@@ -369,7 +371,7 @@ def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.n
     np.add.at(traded, lot_security[(sell_shares > 0) | ordered[1]], 1)
     unit_weight = traded * unit * price / data.nav
     tolerance = abs(data.exposure_sparse) @ unit_weight / data.scale
-    return tolerance + 1e-6
+    return tolerance + BAND_FLOOR
 
 
 def verify(data: ProblemData, trades: Trades) -> None:

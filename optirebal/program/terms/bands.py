@@ -1,22 +1,36 @@
 r"""Destination bands on post-cost weights, hard or soft.
 
 Costs ``C`` (every cost paid now, weights) shrink the post-trade NAV to ``1 + F - C``. A risky
-class stays under its upper edge after costs iff ``x + hi C <= hi (1 + F)`` (exact, convex); its
-lower edge is held before costs (``x >= lo (1 + F)``, conservative by ``lo C``). Cash pays the
-costs: its lower edge is exact, ``x - (1 - lo) C >= lo (1 + F)``, and its upper edge is held
-before costs. ``to_target`` collapses the band and holds it before costs (after them it cannot
-be both). In ``z = x - t (1 + F)``:
+class stays under its upper edge after costs iff ``x + hi C <= hi (1 + F)`` and over its lower
+edge iff ``x + lo C >= lo (1 + F)``; cash pays the costs, so its edges are
+``x - (1 - lo) C >= lo (1 + F)`` and ``x - (1 - hi) C <= hi (1 + F)``. Where ``C`` makes a row
+harder (risky upper, cash lower) it enters as the epigraph variable of every cost paid now,
+exact and convex. Where it makes a row easier (risky lower, cash upper) only the costs linear
+in the trades ``C_1`` (spread and commission, affine) enter, and only for hard bands: exact
+without impact, conservative by the nonlinear costs with it. A solved portfolio is then a fixed
+point (its re-solve finds the band edge where the first solve left it).
+
+Why not for soft bands: the credit makes paying costs move a weight toward its band (a smaller
+NAV), which a soft band's penalty would buy at ``band_penalty x lo`` per unit of cost; a class
+that cannot be bought would then be churned toward its edge. Soft rows hold both of these
+edges before costs (conservative by ``lo C`` and ``(1 - hi) C``). With hard bands the credit
+never beats trading the class itself (its cost is ``1 / lo`` per unit of weight against the
+spread). ``to_target`` collapses the band and holds it before costs (after them it cannot be
+both). In ``z = x - t (1 + F)``:
 
 .. math::
 
-    z + u_c C \le (hi - t)(1 + F) + o, \qquad z - l_c C \ge (lo - t)(1 + F) - v,
+    z + u_c C - u_1 C_1 \le (hi - t)(1 + F) + o, \qquad
+    z - l_c C + l_1 C_1 \ge (lo - t)(1 + F) - v,
 
-with ``C`` the epigraph variable of the costs paid now, and soft-band slacks
-``0 <= o, v <= SOFT_SLACK_CAP`` costing ``band_penalty`` each (absent for hard bands).
+with ``u_c = hi, u_1 = 0, l_c = 0, l_1 = lo`` for a risky class and
+``u_c = 0, u_1 = 1 - hi, l_c = 1 - lo, l_1 = 0`` for cash (``u_1 = l_1 = 0`` with soft bands),
+and soft-band slacks ``0 <= o, v <= SOFT_SLACK_CAP`` costing ``band_penalty`` each.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,27 +44,45 @@ SOFT_SLACK_CAP = 10.0
 """Largest band violation (weight) a soft band may take; large enough never to bind."""
 
 
-def band_cost_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
-    """Per class, the multipliers of the total cost in the upper and lower band rows."""
+@dataclass(frozen=True)
+class CostWeights:
+    """Per class, the multipliers of the costs in the band rows (module docstring): ``upper``
+    and ``lower`` of every cost paid now (``u_c``, ``l_c``), ``upper_linear`` and
+    ``lower_linear`` of the linear costs (``u_1``, ``l_1``); all zero in ``to_target``."""
+
+    upper: np.ndarray
+    lower: np.ndarray
+    upper_linear: np.ndarray
+    lower_linear: np.ndarray
+
+
+def band_cost_weights(data: ProblemData) -> CostWeights:
+    """Per class, the multipliers of the costs in the upper and lower band rows."""
     n_k = len(data.classes)
     if data.policy.mode == "to_target":
-        return np.zeros(n_k), np.zeros(n_k)
+        return CostWeights(*(np.zeros(n_k) for _ in range(4)))
     is_cash = np.array([k == data.policy.cash_class for k in data.classes])
-    upper = np.where(is_cash, 0.0, np.clip(data.upper, 0.0, None))
-    lower = np.where(is_cash, np.clip(1.0 - data.lower, 0.0, None), 0.0)
-    return upper, lower
+    credit = 0.0 if data.soft_bands else 1.0
+    return CostWeights(
+        upper=np.where(is_cash, 0.0, np.clip(data.upper, 0.0, None)),
+        lower=np.where(is_cash, np.clip(1.0 - data.lower, 0.0, None), 0.0),
+        upper_linear=credit * np.where(is_cash, np.clip(1.0 - data.upper, 0.0, None), 0.0),
+        lower_linear=credit * np.where(is_cash, 0.0, np.clip(data.lower, 0.0, None)))
 
 
 def band_rows(data: ProblemData, x: Point) -> tuple[np.ndarray, np.ndarray]:
     """Per class, the left side less the right side of the upper and lower band rows at ``x``
     (units of V, before any soft-band slack): positive where a hard band would be broken."""
     from optirebal.program.terms import immediate_cost
+    from optirebal.program.terms.trades import linear_immediate_cost
 
     deviation = x.deviation(data)
-    cost = immediate_cost(data, x)
-    upper_cost, lower_cost = band_cost_weights(data)
-    return (deviation + upper_cost * cost - (data.upper - data.target) * data.scale,
-            (data.lower - data.target) * data.scale - deviation + lower_cost * cost)
+    cost, linear = immediate_cost(data, x), linear_immediate_cost(data, x)
+    w = band_cost_weights(data)
+    return (deviation + w.upper * cost - w.upper_linear * linear
+            - (data.upper - data.target) * data.scale,
+            (data.lower - data.target) * data.scale - deviation + w.lower * cost
+            - w.lower_linear * linear)
 
 
 def band_excess(data: ProblemData, x: Point) -> np.ndarray:
@@ -81,21 +113,26 @@ class Bands(BaseTerm):
 
     def build(self, ctx: Context) -> None:
         d, bld = ctx.data, ctx.builder
-        assert ctx.immediate_cost is not None
+        assert ctx.immediate_cost is not None and ctx.linear_pair_cost is not None
         low, high = reachable_weights(d)
         binds_up = (d.upper < high) | d.soft_bands
         binds_lo = (d.lower > low) | d.soft_bands
         rows_up, rows_lo = np.flatnonzero(binds_up), np.flatnonzero(binds_lo)
         z = bld.select("deviation")
-        upper_cost, lower_cost = band_cost_weights(d)
-        upper_cost = np.where(binds_up, upper_cost, 0.0)
-        lower_cost = np.where(binds_lo, lower_cost, 0.0)
-        upper = z
-        lower = -z
+        w = band_cost_weights(d)
+        one = np.ones((len(d.classes), 1))
+        upper, lower = z, -z
+        credit_up = np.where(binds_up, w.upper_linear, 0.0)
+        credit_lo = np.where(binds_lo, w.lower_linear, 0.0)
+        if credit_up.any() or credit_lo.any():
+            linear = ctx.linear_cost()
+            upper = upper - (credit_up[:, None] * one) @ linear
+            lower = lower - (credit_lo[:, None] * one) @ linear
+        upper_cost = np.where(binds_up, w.upper, 0.0)
+        lower_cost = np.where(binds_lo, w.lower, 0.0)
         if upper_cost.any() or lower_cost.any():
             total = bld.variable("total cost", 1)
             bld.at_most("total cost", ctx.immediate_cost - total)
-            one = np.ones((len(d.classes), 1))
             upper = upper + (upper_cost[:, None] * one) @ total
             lower = lower + (lower_cost[:, None] * one) @ total
         if d.soft_bands:

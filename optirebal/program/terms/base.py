@@ -48,7 +48,9 @@ class Context:
     """The expressions terms share while the program is built, in build order.
 
     ``buys`` (per pair) and ``sells`` (per lot) are set by the trades term; ``pair_cost`` (per
-    pair: spread, commission, impact), ``immediate_cost`` (one entry: every cost paid now),
+    pair: spread, commission, impact), ``linear_pair_cost`` (per pair: the part of it linear in
+    the trades, spread and commission; :meth:`linear_cost` is its total as one variable),
+    ``immediate_cost`` (one entry: every cost paid now),
     ``exposure_change`` (per class, units of V) and ``account_cash`` (per account, cash used
     besides buys, sells and their costs) grow as terms add to them.
     """
@@ -58,9 +60,21 @@ class Context:
     buys: Affine | None = None
     sells: Affine | None = None
     pair_cost: Affine | None = None
+    linear_pair_cost: Affine | None = None
     immediate_cost: Affine | None = None
     exposure_change: Affine | None = None
     account_cash: Affine | None = None
+
+    def linear_cost(self) -> Affine:
+        """The costs paid now that are linear in the trades (weights), as one variable defined
+        by one row on first use, so that every row reading it has one entry for it, not one
+        per pair and lot."""
+        bld = self.builder
+        if "linear cost" not in bld.variables:
+            assert self.linear_pair_cost is not None
+            total = bld.variable("linear cost", 1)
+            bld.equal("linear cost", total - self.linear_pair_cost.sum())
+        return bld.select("linear cost")
 
 
 class Term(Protocol):

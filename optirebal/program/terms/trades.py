@@ -43,6 +43,12 @@ def gross(data: ProblemData, x: Point) -> np.ndarray:
     return np.abs(x.buys) + np.abs(data.pair_sells(x.sells))
 
 
+def linear_immediate_cost(data: ProblemData, x: Point) -> float:
+    """The costs paid now that are linear in the trades, spread and commission (weights): the
+    part of the costs the band rows and the tracking error can read exactly."""
+    return float(_negligible_to_zero(data.linear_cost[data.pair_security]) @ gross(data, x))
+
+
 def _entries(caps: np.ndarray, elastic: bool) -> np.ndarray:
     return np.arange(len(caps)) if elastic else np.flatnonzero(caps > 0)
 
@@ -75,6 +81,7 @@ class Trades(BaseTerm):
         rate = _negligible_to_zero(d.linear_cost[d.pair_security])
         pair_gross = ctx.buys + d.lots_to_pairs @ ctx.sells
         ctx.pair_cost = rate * pair_gross
+        ctx.linear_pair_cost = ctx.pair_cost
         bld.minimize(pair_gross, rate + TIE_BREAK)
 
     def costs(self, data: ProblemData, x: Point) -> dict[str, float]:
