@@ -112,7 +112,9 @@ class Policy:
         ``cash_only`` (only deploy or raise each account's cash: an account short of its reserve
         sells exactly what it needs, one above it only buys). The last three make bands soft.
     risk_aversion
-        ``gamma`` of the tracking-error cost ``(gamma / 2) H (w - t)' S (w - t)``.
+        ``gamma`` of the tracking-error cost ``(1 + F) (gamma / 2) H (w - t)' S (w - t)``: the
+        post-trade portfolio's value (pre-trade NAV plus flows ``F``) times the variance of its
+        weights after costs (docs/formulation.md).
     horizon_years
         ``H``, years to the next review.
     soft_bands, band_penalty

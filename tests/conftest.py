@@ -35,20 +35,21 @@ def stock_and_cash(price: float = 1.0, shares: float = 60.0, cash: float = 40.0,
 
 
 def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
-                  tie_break: float = 0.0) -> tuple[float, float]:
+                  tie_break: float = 0.0, flow: float = 0.0) -> tuple[float, float]:
     """The exact optimum of one risky class and cash with linear costs: the trade (weight of
     pre-trade NAV, signed) and the post-trade weight after costs.
 
-    The program charges ``(curvature / 2) e^2 + (rate + tie_break) |trade|`` (the tie-break is
-    no money: it leaves the NAV alone) with ``e = x - target S`` the
-    deviation after costs (``x`` the class value, ``S = 1 - rate |trade|`` the NAV: the costs
-    leave the cash). Selling ``s`` gives ``e = w0 - target - s (1 - target rate)``, so the
-    first-order condition puts ``e`` at ``(rate + tie_break) / (curvature (1 - target rate))``;
-    buying, at ``-(rate + tie_break) / (curvature (1 + target rate))``. Inside that region there
-    is no trade.
+    ``w0`` is the class's value and ``flow`` the contribution (weights of the pre-trade NAV).
+    The program charges ``(curvature / 2) e^2 / (1 + flow) + (rate + tie_break) |trade|`` (the
+    tie-break is no money: it leaves the NAV alone) with ``e = x - target S`` the deviation after
+    costs (``x`` the class value, ``S = 1 + flow - rate |trade|`` the NAV: the costs leave the
+    cash). Selling ``s`` gives ``e = w0 - target (1 + flow) - s (1 - target rate)``, so the
+    first-order condition puts ``e`` at ``(rate + tie_break) (1 + flow) / (curvature
+    (1 - target rate))``; buying, at minus that with ``1 + target rate``. Inside that region
+    there is no trade; the edges in weights do not depend on the flow.
     """
-    gap = w0 - target
-    edge = (rate + tie_break) / curvature
+    gap = w0 - target * (1 + flow)
+    edge = (rate + tie_break) * (1 + flow) / curvature
     if gap > edge / (1 - target * rate):
         e = edge / (1 - target * rate)
         trade = -(gap - e) / (1 - target * rate)
@@ -56,8 +57,8 @@ def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
         e = -edge / (1 + target * rate)
         trade = (e - gap) / (1 + target * rate)
     else:
-        return 0.0, w0
-    return trade, target + e / (1 - rate * abs(trade))
+        return 0.0, w0 / (1 + flow)
+    return trade, target + e / (1 + flow - rate * abs(trade))
 
 
 def multi_asset(seed: int = 0, n_securities: int = 6, accounts: tuple[str, ...] = ("taxable",

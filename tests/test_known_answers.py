@@ -60,6 +60,23 @@ def test_trade_to_edge_of_no_trade_region(w0: float, expected: float) -> None:
     assert result.traded == (w0 != 0.61)
 
 
+@pytest.mark.parametrize("flow", [0.0, 50.0, 200.0])
+def test_the_no_trade_edge_in_weights_does_not_move_with_a_contribution(flow: float) -> None:
+    # 55 of stock, 45 of cash, and a contribution: the tracking error is the certainty
+    # equivalent of the post-trade portfolio (its value times the variance of its weights), so
+    # the edge is 0.6 - 0.02 (to the costs' order) whatever the flow; with the weights' variance
+    # alone a contribution of 200 would have put it three times as far
+    portfolio = stock_and_cash(shares=55.0, cash=45.0, half_spread_bps=20.0)
+    portfolio = portfolio.with_accounts(flow={"fund": flow})
+    policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=2.5,
+                        horizon_years=1.0, costs=NO_IMPACT)
+    result = orb.solve(portfolio, policy)
+    trade, after = no_trade_edge(0.55, 0.6, 0.002, 2.5 * 0.04, TIE_BREAK, flow / 100)
+    assert result.weights.loc["equity", "after"] == pytest.approx(after, abs=1e-8)
+    assert after == pytest.approx(0.58, abs=5e-5)
+    assert result.orders["value"].sum() / 100 == pytest.approx(trade, abs=1e-8)
+
+
 def test_zero_risk_aversion_trades_to_nearest_band_edge() -> None:
     policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.05), risk_aversion=0.0,
                         costs=NO_IMPACT)

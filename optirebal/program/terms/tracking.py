@@ -1,24 +1,31 @@
 r"""Tracking error: the certainty-equivalent cost of the post-trade deviation from target.
 
-With ``z = x - t (1 + F)`` the post-trade class exposure less the target (units of ``V``,
-before costs), ``C_1`` the costs paid now that are linear in the trades (spread and commission)
-and ``e = z + (t - 1_cash) C_1`` the deviation after them (the costs leave the cash and shrink
-the NAV: ``x - 1_cash C_1 - t (1 + F - C_1)``), and the risk model ``F Omega F' + diag(delta)``
-as a factor ``F_s`` and specific variances,
+The post-trade portfolio is worth ``S = 1 + F - C`` (units of the pre-trade NAV ``V``: flows
+``F`` in, costs paid now ``C`` out of the cash) and its weights deviate from the target by
+``e / S``, with ``e = x - 1_cash C - t S`` its exposure less the target. Held over the horizon
+``H`` it costs, in money, its value times ``(gamma H / 2)`` times the variance of the weights:
+``S (gamma H / 2) (e/S)' Sigma (e/S) = (gamma H / 2) e' Sigma e / S`` in units of ``V``. The
+program charges
 
-.. math:: \frac{\gamma H}{2 (1 + F)^2} \left( \|F_s^\top e\|^2 + \|\delta^{1/2} \circ e\|^2 \right),
+.. math:: \frac{\gamma H}{2 (1 + F)} \left( \|F_s^\top e\|^2 + \|\delta^{1/2} \circ e\|^2 \right)
 
-written with ``y = F_s^\top e`` so that the quadratic is diagonal.
+with the risk model ``Sigma = F Omega F' + diag(delta)`` as a factor ``F_s`` and specific
+variances, written with ``y = F_s^\top e`` so that the quadratic is diagonal, and:
 
-Why after the costs: a solved portfolio is then (nearly) a fixed point. Re-solving the
-post-trade portfolio with linear costs measures its deviation after the first solve's costs;
-with ``z`` in the first solve, the re-solve moved about those costs again. What is left is the
-fixed scale ``(1 + F)^2`` where the post-trade NAV ``1 + F - C`` would be exact (a relative
-error of the order of the costs, 1e-4 of the term): the exact quotient is a cone, which holds
-Clarabel to a looser gap than this quadratic program (``program/solvers.py``). Impact (convex,
-not affine) stays out of ``e`` so the term stays a convex quadratic. ``z`` is a variable defined
-by ``z = z_0 + E\,\Delta + D u`` (security trades ``Delta``, derivative notional ``u``), which
-keeps the band rows one entry wide.
+- ``e = z + (t - 1_cash) C_1``: ``z = x - t (1 + F)`` the deviation before costs, ``C_1`` the costs
+  linear in the trades (spread and commission). Impact (convex, not affine) stays out of ``e``,
+  which keeps the term a convex quadratic.
+- ``1 + F`` for ``S``: the costs' share of the NAV (1e-4 of the term) is left out, since the exact
+  quotient is a cone, which holds Clarabel to a looser gap than a quadratic program
+  (``program/solvers.py``).
+
+Why this form: it makes a solved portfolio a fixed point. Re-solving the post-trade portfolio
+with linear costs (in units of its own NAV ``S V``) charges the same money for the same total
+trade, so it trades nothing (to that 1e-4); with the deviation before costs it moved about the
+first solve's costs again, and with the weights' variance alone (``(1 + F)^2`` in the denominator, the
+textbook form of DESIGN section 4) a contribution of ``F`` weighed the tracking error ``1 + F``
+times less than the next call did. ``z`` is a variable defined by ``z = z_0 + E\,\Delta + D u``
+(security trades ``Delta``, derivative notional ``u``), which keeps the band rows one entry wide.
 """
 
 from __future__ import annotations
@@ -47,8 +54,8 @@ def post_cost_deviation(data: ProblemData, x: Point) -> np.ndarray:
 
 
 def risk_scale(data: ProblemData) -> float:
-    """``sqrt(gamma H / 2) / (1 + F)``: the factor that turns ``e`` into the risk term's root."""
-    return float(np.sqrt(data.risk_weight) / data.scale)
+    """``sqrt(gamma H / (2 (1 + F)))``: the factor that turns ``e`` into the risk term's root."""
+    return float(np.sqrt(data.risk_weight / data.scale))
 
 
 class Tracking(BaseTerm):
