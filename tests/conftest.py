@@ -35,29 +35,32 @@ def stock_and_cash(price: float = 1.0, shares: float = 60.0, cash: float = 40.0,
 
 
 def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
-                  tie_break: float = 0.0, flow: float = 0.0) -> tuple[float, float]:
+                  tie_break: float = 0.0, flow: float = 0.0,
+                  tie_square: float = 0.0) -> tuple[float, float]:
     """The exact optimum of one risky class and cash with linear costs: the trade (weight of
     pre-trade NAV, signed) and the post-trade weight after costs.
 
     ``w0`` is the class's value and ``flow`` the contribution (weights of the pre-trade NAV).
-    The program charges ``(curvature / 2) e^2 / (1 + flow) + (rate + tie_break) |trade|`` (the
-    tie-break is no money: it leaves the NAV alone) with ``e = x - target S`` the deviation after
-    costs (``x`` the class value, ``S = 1 + flow - rate |trade|`` the NAV: the costs leave the
-    cash). Selling ``s`` gives ``e = w0 - target (1 + flow) - s (1 - target rate)``, so the
-    first-order condition puts ``e`` at ``(rate + tie_break) (1 + flow) / (curvature
-    (1 - target rate))``; buying, at minus that with ``1 + target rate``. Inside that region
-    there is no trade; the edges in weights do not depend on the flow.
+    The program charges ``(curvature / 2) e^2 / (1 + flow) + (rate + tie_break) |trade|
+    + tie_square trade^2`` (the tie-breaks are no money: they leave the NAV alone) with
+    ``e = x - target S`` the deviation after costs (``x`` the class value,
+    ``S = 1 + flow - rate |trade|`` the NAV: the costs leave the cash). Selling ``s`` gives
+    ``e = gap - a s`` with ``gap = w0 - target (1 + flow)`` and ``a = 1 - target rate`` (buying,
+    ``e = gap + a b`` with ``a = 1 + target rate``), and the first-order condition is linear in
+    the trade. Inside the region it leaves there is no trade; its edges in weights do not depend
+    on the flow.
     """
     gap = w0 - target * (1 + flow)
-    edge = (rate + tie_break) * (1 + flow) / curvature
-    if gap > edge / (1 - target * rate):
-        e = edge / (1 - target * rate)
-        trade = -(gap - e) / (1 - target * rate)
-    elif gap < -edge / (1 + target * rate):
-        e = -edge / (1 + target * rate)
-        trade = (e - gap) / (1 + target * rate)
-    else:
+    k = curvature / (1 + flow)
+    linear = rate + tie_break
+    sell = (k * (1 - target * rate) * gap - linear) / (k * (1 - target * rate) ** 2
+                                                       + 2 * tie_square)
+    buy = (-k * (1 + target * rate) * gap - linear) / (k * (1 + target * rate) ** 2
+                                                       + 2 * tie_square)
+    trade = -sell if sell > 0 else buy if buy > 0 else 0.0
+    if trade == 0.0:
         return 0.0, w0 / (1 + flow)
+    e = gap + trade * (1 + target * rate) if trade > 0 else gap + trade * (1 - target * rate)
     return trade, target + e / (1 + flow - rate * abs(trade))
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import AS_OF, no_trade_edge, stock_and_cash
 
 import optirebal as orb
-from optirebal.program.terms.trades import TIE_BREAK
+from optirebal.program.terms.trades import TIE_BREAK, TIE_SQUARE
 
 NO_IMPACT = orb.Costs(impact="none")
 TARGETS = {"equity": 0.6, "cash": 0.4}
@@ -53,7 +53,8 @@ def test_trade_to_edge_of_no_trade_region(w0: float, expected: float) -> None:
                         horizon_years=1.0, costs=NO_IMPACT)
     result = orb.solve(portfolio, policy)
     assert result.weights.loc["equity", "after"] == pytest.approx(expected, abs=5e-5)
-    trade, after = no_trade_edge(w0, 0.6, 0.002, 2.5 * 0.04, TIE_BREAK)
+    trade, after = no_trade_edge(w0, 0.6, 0.002, 2.5 * 0.04, TIE_BREAK,
+                                 tie_square=TIE_SQUARE)
     assert result.weights.loc["equity", "after"] == pytest.approx(after, abs=1e-8)
     traded = result.orders["value"].sum() / 100 if result.traded else 0.0
     assert traded == pytest.approx(trade, abs=1e-8)
@@ -71,7 +72,8 @@ def test_the_no_trade_edge_in_weights_does_not_move_with_a_contribution(flow: fl
     policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=2.5,
                         horizon_years=1.0, costs=NO_IMPACT)
     result = orb.solve(portfolio, policy)
-    trade, after = no_trade_edge(0.55, 0.6, 0.002, 2.5 * 0.04, TIE_BREAK, flow / 100)
+    trade, after = no_trade_edge(0.55, 0.6, 0.002, 2.5 * 0.04, TIE_BREAK, flow / 100,
+                                 TIE_SQUARE)
     assert result.weights.loc["equity", "after"] == pytest.approx(after, abs=1e-8)
     assert after == pytest.approx(0.58, abs=5e-5)
     assert result.orders["value"].sum() / 100 == pytest.approx(trade, abs=1e-8)

@@ -21,7 +21,7 @@ import pytest
 from conftest import AS_OF, multi_asset, no_trade_edge, stock_and_cash
 
 import optirebal as orb
-from optirebal.program.terms.trades import TIE_BREAK
+from optirebal.program.terms.trades import TIE_BREAK, TIE_SQUARE
 
 NO_IMPACT = orb.Costs(impact="none")
 TARGETS = {"equity": 0.6, "cash": 0.4}
@@ -52,7 +52,8 @@ def test_full_trades_to_the_edge_of_the_no_trade_region() -> None:
     policy = orb.Policy(TARGETS, band=orb.Band.absolute(0.3), risk_aversion=2.5,
                         horizon_years=1.0, costs=NO_IMPACT)
     result = orb.solve(stock_and_cash(price=1.75, half_spread_bps=10.0), policy)
-    trade, after = no_trade_edge(105 / 145, 0.6, 0.001, 2.5 * 1.0 * 0.04, TIE_BREAK)
+    trade, after = no_trade_edge(105 / 145, 0.6, 0.001, 2.5 * 1.0 * 0.04, TIE_BREAK,
+                                 tie_square=TIE_SQUARE)
     assert result.weights.loc["equity", "after"] == pytest.approx(after, abs=1e-9)
     assert after == pytest.approx(0.61001, abs=1e-5)
     assert traded_value(result) == pytest.approx(trade * 145, abs=NOISE)  # -16.5487
@@ -92,10 +93,15 @@ def test_to_target_with_a_tolerance_and_no_risk_aversion_stops_at_its_edge() -> 
 
 
 def test_to_target_with_risk_aversion_goes_inside_the_tolerance() -> None:
-    # gamma 1, H 0.25, s^2 0.04: w - 0.6 = 1e-6 / 0.01 = 1e-4, sell 105 - 0.6001 x 145 = 17.9855
+    # gamma 1, H 0.25, s^2 0.04: k = 0.01 and (k / 2) (gap - s)^2 + 1e-6 s + 1e-7 s^2 with
+    # gap = 105 / 145 - 0.6: s = (k gap - 1e-6) / (k + 2e-7), 17.98514 of 145 (the textbook
+    # w - 0.6 = 1e-6 / 0.01 = 1e-4, 17.9855, without the square of the tie-break)
     policy = orb.Policy(TARGETS, mode="to_target", target_tolerance=0.01, costs=NO_IMPACT)
     result = orb.solve(stock_and_cash(price=1.75), policy)
-    assert traded_value(result) == pytest.approx(-17.9855, abs=NOISE)
+    k = 0.25 * 0.04
+    sold = (k * (105 / 145 - 0.6) - TIE_BREAK) / (k + 2 * TIE_SQUARE) * 145
+    assert traded_value(result) == pytest.approx(-sold, abs=1e-6)
+    assert sold == pytest.approx(17.9855, abs=1e-3)
 
 
 def test_to_target_without_tolerance_is_exact() -> None:

@@ -28,7 +28,6 @@ from optirebal.program.terms.bands import band_excess, band_rows
 from optirebal.program.terms.base import Point
 from optirebal.program.terms.cash import cash_shortfall
 
-
 BAND_FLOOR = 1e-6
 """Weight a band may be missed by after rounding beyond one unit of every order on its class:
 the solver's and the rounding's floating-point noise (0.01 bp)."""
@@ -224,7 +223,8 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
                     conflicts=(f"cash reserve of account {name!r}", *reasons))
             if not moves:
                 continue
-            _, side, p, shares = min(moves, key=lambda move: move[0])
+            # the smallest move in weights (rounded: equal ones keep the first, at any NAV)
+            _, side, p, shares = min(moves, key=lambda move: _rounded(move[0] / data.nav))
             if side == "cut":
                 buy_shares[p] -= shares
             else:
@@ -341,15 +341,23 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
                     if clean and short[a] > CASH_TOLERANCE and how in ("buy more", "sell less"):
                         for fb, fs in funded(new_buy, new_sell, short, a):
                             options.append((fb, fs, *state(fb, fs)))
-                    value = count * price[i]
+                    value = count * price[i] / data.nav
                     for fb, fs, after, short, clean in options:
+                        # ranked in weights, rounded below the solver's noise: equal moves
+                        # (two securities of one class) keep the first, at any NAV
+                        key = (_rounded(after), _rounded(value))
                         if clean and (short <= CASH_TOLERANCE).all() and after < total - 1e-15 \
-                                and (best is None or (after, value) < (best[0], best[1])):
-                            best = (after, value, fb, fs)
+                                and (best is None or key < (best[0], best[1])):
+                            best = (*key, fb, fs)
         if best is None:
             break
         buy_shares, sell_shares = best[2], best[3]
     return buy_shares, sell_shares
+
+
+def _rounded(weight: float) -> float:
+    """``weight`` to 1e-12: choices that differ by less are ties, whatever the NAV."""
+    return round(weight, 12)
 
 
 def _whole_units(shares: float, unit: float) -> float:

@@ -22,10 +22,11 @@ variances, written with ``y = F_s^\top e`` so that the quadratic is diagonal, an
 Why this form: it makes a solved portfolio a fixed point. Re-solving the post-trade portfolio
 with linear costs (in units of its own NAV ``S V``) charges the same money for the same total
 trade, so it trades nothing (to that 1e-4); with the deviation before costs it moved about the
-first solve's costs again, and with the weights' variance alone (``(1 + F)^2`` in the denominator, the
-textbook form of DESIGN section 4) a contribution of ``F`` weighed the tracking error ``1 + F``
-times less than the next call did. ``z`` is a variable defined by ``z = z_0 + E\,\Delta + D u``
-(security trades ``Delta``, derivative notional ``u``), which keeps the band rows one entry wide.
+first solve's costs again, and with the weights' variance alone (``(1 + F)^2`` in the
+denominator, the textbook form of DESIGN section 4) a contribution of ``F`` weighed the
+tracking error ``1 + F`` times less than the next call did. ``z`` is a variable defined by
+``z = z_0 + E\,\Delta + D u`` (security trades ``Delta``, derivative notional ``u``), which
+keeps the band rows one entry wide.
 """
 
 from __future__ import annotations
