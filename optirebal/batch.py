@@ -47,6 +47,7 @@ from optirebal.errors import (
     PolicyFileError,
     SolverError,
 )
+from optirebal.decode.frames import Decision, build_result
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.rebalance import Rebalancer
@@ -77,31 +78,43 @@ move, few enough that each chunk's overhead (about 5 ms) stays small."""
 class Outcome:
     """What became of one portfolio of a batch.
 
+    A worker sends back the :class:`~optirebal.decode.frames.Decision` (the verified trades as
+    arrays), not the :class:`~optirebal.result.Result`: building a result's frames cost as much
+    as the solve, and a batch mostly wants its stacked tables, which :class:`BatchResult` builds
+    for many decisions at once. :attr:`result` builds the full result on first access.
+
     Attributes
     ----------
     id : hashable
         The portfolio's id in the batch.
     status : str
         One of :data:`STATUSES`.
-    result : Result or None
-        The result when ``status == "solved"``.
+    decision : Decision or None
+        The verified trades when ``status == "solved"``.
     error : str
         The error's type, for any other status (``""`` when solved).
     message : str
         The error's message (``""`` when solved).
     seconds : float
-        Wall time of this portfolio in its worker, validation included (seconds).
+        Wall time of this portfolio in its worker, validation included (seconds); the result's
+        frames, built later, are not in it.
     worker : str
         The worker that ran it (Dask worker address, or ``pid N``).
     """
 
     id: Hashable
     status: str
-    result: Result | None
+    decision: Decision | None
     error: str
     message: str
     seconds: float
     worker: str
+
+    @cached_property
+    def result(self) -> Result | None:
+        """The :class:`Result` when solved (built on first access, then kept), else None: equal
+        to what :func:`optirebal.solve` returns for the portfolio."""
+        return None if self.decision is None else build_result(self.decision)
 
 
 _REBALANCERS: dict[bytes, Rebalancer] = {}
@@ -152,12 +165,12 @@ def solve_one(key: Hashable, source: Any, policy: Policy, worker: str = "") -> O
         # households are independent: none starts from another's wash-sale directions, so a
         # result does not depend on which worker ran it or in what order
         rebalancer.forget()
-        result = rebalancer.solve(portfolio)
+        decision = rebalancer.decide(portfolio)
     except Exception as error:  # isolation: one portfolio's failure is its own outcome
         detail = str(error) if isinstance(error, OptirebalError) else f"{error} (please report it)"
         return Outcome(key, _status(error), None, type(error).__name__, detail,
                        time.perf_counter() - start, worker)
-    return Outcome(key, "solved", result, "", "", time.perf_counter() - start, worker)
+    return Outcome(key, "solved", decision, "", "", time.perf_counter() - start, worker)
 
 
 def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]]) -> list[Outcome]:
@@ -377,8 +390,8 @@ class BatchResult:
     ----------
     outcomes : list of Outcome
         One per portfolio, in the order given.
-    results : dict
-        The :class:`Result` of every solved portfolio, by id.
+    results : mapping
+        The :class:`Result` of every solved portfolio, by id (each built on first access).
     seconds : float
         Wall time of the batch (seconds).
     mode : str
@@ -388,7 +401,7 @@ class BatchResult:
     def __init__(self, outcomes: Iterable[Outcome], *, seconds: float = float("nan"),
                  mode: str = "") -> None:
         self.outcomes = list(outcomes)
-        self.results = {o.id: o.result for o in self.outcomes if o.result is not None}
+        self.results: Mapping[Hashable, Result] = _Results(self.outcomes)
         self.seconds = seconds
         self.mode = mode
 
@@ -409,15 +422,15 @@ class BatchResult:
         ``nav``, ``turnover`` (fraction), ``compiles`` and ``solves`` (0 when not solved)."""
         rows = []
         for o in self.outcomes:
-            r = o.result
+            d = o.decision  # the figures of its result, read without building its frames
             rows.append({
                 ID: o.id, "status": o.status, "error": o.error, "message": o.message,
                 "seconds": o.seconds, "worker": o.worker,
-                "orders": len(r.orders) if r is not None else 0,
-                "nav": r.nav if r is not None else float("nan"),
-                "turnover": r.turnover if r is not None else float("nan"),
-                "compiles": r.diagnostics.compiles if r is not None else 0,
-                "solves": r.diagnostics.solves if r is not None else 0})
+                "orders": d.n_orders if d is not None else 0,
+                "nav": d.nav if d is not None else float("nan"),
+                "turnover": d.turnover if d is not None else float("nan"),
+                "compiles": d.diagnostics.compiles if d is not None else 0,
+                "solves": d.diagnostics.solves if d is not None else 0})
         columns = [ID, "status", "error", "message", "seconds", "worker", "orders", "nav",
                    "turnover", "compiles", "solves"]
         return pd.DataFrame(rows, columns=columns).set_index(ID)
@@ -537,6 +550,25 @@ class BatchResult:
             blocks.append("<h5>Orders (first 20)</h5>"
                           + self.orders.head(20).to_html(index=False))
         return "\n".join(blocks)
+
+
+class _Results(Mapping[Hashable, Result]):
+    """The results of the solved outcomes by id, each built on first access
+    (:attr:`Outcome.result`)."""
+
+    def __init__(self, outcomes: Sequence[Outcome]) -> None:
+        self._solved = {o.id: o for o in outcomes if o.decision is not None}
+
+    def __getitem__(self, key: Hashable) -> Result:
+        result = self._solved[key].result
+        assert result is not None
+        return result
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._solved)
+
+    def __len__(self) -> int:
+        return len(self._solved)
 
 
 def _frame_for_file(frame: pd.DataFrame) -> pd.DataFrame:
