@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from optirebal.decode.frames import Decision, build_result
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -47,7 +48,6 @@ from optirebal.errors import (
     PolicyFileError,
     SolverError,
 )
-from optirebal.decode.frames import Decision, build_result
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.rebalance import Rebalancer

@@ -633,24 +633,22 @@ def _stacked_trades(frames: Sequence[pd.DataFrame | None], schema: FrameSchema
     out: list[pd.DataFrame | None] = [None] * len(frames)
     if not given:
         return out
-    parts = [frames[n] for n in given]
-    if not all(isinstance(f, pd.DataFrame) for f in parts) or any(
-            list(f.columns) != list(parts[0].columns) for f in parts):  # type: ignore[union-attr]
-        parts = []
+    parts = [f for f in frames if f is not None]
     try:
-        if not parts:  # frames of different columns: one pass each
-            for n in given:
-                out[n] = _trades(frames[n], schema)  # type: ignore[arg-type]
+        if not all(isinstance(f, pd.DataFrame) for f in parts) or any(
+                list(f.columns) != list(parts[0].columns) for f in parts):
+            for n, f in zip(given, parts, strict=True):  # not alike: one pass each
+                out[n] = _trades(f, schema)
             return out
         stacked = pd.concat(parts)
         stacked.index = pd.RangeIndex(len(stacked)).map(str)  # unique labels for the check
         valid = _trades(stacked, schema)
     except InputError:
         return _FAILED
-    ends = np.cumsum([0, *(len(f) for f in parts)])  # type: ignore[arg-type]
+    ends = np.cumsum([0, *(len(f) for f in parts)])
     for k, n in enumerate(given):
         one = valid.iloc[ends[k]:ends[k + 1]].copy()
-        one.index = parts[k].index  # type: ignore[union-attr]  # each frame's own labels
+        one.index = parts[k].index  # each frame's own labels
         out[n] = one
     return out
 
