@@ -152,8 +152,8 @@ def with_tax(data: ProblemData) -> ProblemData:
         gain_long=np.where(long_term, taxable_gain, 0.0), extra=extra, budget=budget,
         budget_penalty=tax.gain_budget_penalty, exclusions=exc, substitute=substitute,
         notes=tuple(notes))
-    return dataclasses.replace(data, tax_rate=tax_rate, buy_cap=buy_cap, sell_cap=sell_cap,
-                               cap_reasons=reasons, buy_counterflow=buy_counterflow, tax=info)
+    return data.replaced(tax_rate=tax_rate, buy_cap=buy_cap, sell_cap=sell_cap,
+                         cap_reasons=reasons, buy_counterflow=buy_counterflow, tax=info)
 
 
 def region_data(data: ProblemData, region: int) -> ProblemData:
@@ -161,4 +161,4 @@ def region_data(data: ProblemData, region: int) -> ProblemData:
     info = data.tax
     assert info is not None and info.exact
     rate = region_coefficients(info, region, data.tax_rate)[3]
-    return dataclasses.replace(data, tax_rate=rate, tax=dataclasses.replace(info, region=region))
+    return data.replaced(tax_rate=rate, tax=dataclasses.replace(info, region=region))
