@@ -338,6 +338,13 @@ def test_frames_built_on_the_workers_equal_frames_built_on_access(small: Book,
     restored = pickle.loads(pickle.dumps(eager.outcomes))  # what a pool sends back
     assert all("result" in o.__dict__ for o in restored)
     pd.testing.assert_frame_equal(restored[0].result.orders, eager[ids[0]].orders)
+    # a decision sent back without its cached maps builds the same result
+    for outcome in pickle.loads(pickle.dumps(solve_many(small.subset(ids), processes=1,
+                                                        progress=False).outcomes)):
+        assert "result" not in outcome.__dict__
+        for name in ("orders", "lots_sold", "tax", "costs", "events"):
+            pd.testing.assert_frame_equal(outcome.result.to_frames()[name],
+                                          eager[outcome.id].to_frames()[name], obj=name)
     for name in ("orders", "lots_sold", "costs", "tax", "events"):
         expected = serial.table(name)
         pd.testing.assert_frame_equal(
