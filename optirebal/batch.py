@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from optirebal.decode.frames import Decision, build_result
 from optirebal.errors import (
     DecodeError,
     InfeasibleError,
@@ -77,31 +78,43 @@ move, few enough that each chunk's overhead (about 5 ms) stays small."""
 class Outcome:
     """What became of one portfolio of a batch.
 
+    A worker sends back the :class:`~optirebal.decode.frames.Decision` (the verified trades as
+    arrays), not the :class:`~optirebal.result.Result`: building a result's frames cost as much
+    as the solve, and a batch mostly wants its stacked tables, which :class:`BatchResult` builds
+    for many decisions at once. :attr:`result` builds the full result on first access.
+
     Attributes
     ----------
     id : hashable
         The portfolio's id in the batch.
     status : str
         One of :data:`STATUSES`.
-    result : Result or None
-        The result when ``status == "solved"``.
+    decision : Decision or None
+        The verified trades when ``status == "solved"``.
     error : str
         The error's type, for any other status (``""`` when solved).
     message : str
         The error's message (``""`` when solved).
     seconds : float
-        Wall time of this portfolio in its worker, validation included (seconds).
+        Wall time of this portfolio in its worker, validation included (seconds); the result's
+        frames, built later, are not in it.
     worker : str
         The worker that ran it (Dask worker address, or ``pid N``).
     """
 
     id: Hashable
     status: str
-    result: Result | None
+    decision: Decision | None
     error: str
     message: str
     seconds: float
     worker: str
+
+    @cached_property
+    def result(self) -> Result | None:
+        """The :class:`Result` when solved (built on first access, then kept), else None: equal
+        to what :func:`optirebal.solve` returns for the portfolio."""
+        return None if self.decision is None else build_result(self.decision)
 
 
 _REBALANCERS: dict[bytes, Rebalancer] = {}
@@ -152,16 +165,19 @@ def solve_one(key: Hashable, source: Any, policy: Policy, worker: str = "") -> O
         # households are independent: none starts from another's wash-sale directions, so a
         # result does not depend on which worker ran it or in what order
         rebalancer.forget()
-        result = rebalancer.solve(portfolio)
+        decision = rebalancer.decide(portfolio)
     except Exception as error:  # isolation: one portfolio's failure is its own outcome
         detail = str(error) if isinstance(error, OptirebalError) else f"{error} (please report it)"
         return Outcome(key, _status(error), None, type(error).__name__, detail,
                        time.perf_counter() - start, worker)
-    return Outcome(key, "solved", result, "", "", time.perf_counter() - start, worker)
+    return Outcome(key, "solved", decision, "", "", time.perf_counter() - start, worker)
 
 
-def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]]) -> list[Outcome]:
-    """Solve a chunk of ``(id, portfolio or source, policy)`` in order (one task)."""
+def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]], frames: bool = False
+                ) -> list[Outcome]:
+    """Solve a chunk of ``(id, portfolio or source, policy)`` in order (one task); with
+    ``frames``, build each solved outcome's :attr:`Outcome.result` here too (it travels back
+    with the decision)."""
     worker = ""
     with contextlib.suppress(ImportError, ValueError):  # off a Dask worker: no name
         from distributed import get_worker
@@ -180,8 +196,30 @@ def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]]) -> list[Outcome]:
     share = (time.perf_counter() - start) / max(1, len(books))
     outcomes = [solve_one(key, source, policy, worker)
                 for (key, _, policy), source in zip(chunk, sources, strict=True)]
-    return [dataclasses.replace(o, seconds=o.seconds + share) if n in set(books) else o
-            for n, o in enumerate(outcomes)]
+    outcomes = [dataclasses.replace(o, seconds=o.seconds + share) if n in set(books) else o
+                for n, o in enumerate(outcomes)]
+    if frames:
+        outcomes = [_with_frames(o) for o in outcomes]
+    return outcomes
+
+
+def _with_frames(outcome: Outcome) -> Outcome:
+    """The outcome with its result built (cached on it, so it is pickled along); the time is
+    added to its seconds. A failure to build the frames is the outcome's status, as the solve's
+    own errors are."""
+    if outcome.decision is None:
+        return outcome
+    start = time.perf_counter()
+    try:
+        result = build_result(outcome.decision)
+    except Exception as error:  # isolation, as in solve_one
+        detail = str(error) if isinstance(error, OptirebalError) else f"{error} (please report it)"
+        return dataclasses.replace(outcome, status=_status(error), decision=None,
+                                   error=type(error).__name__, message=detail,
+                                   seconds=outcome.seconds + time.perf_counter() - start)
+    done = dataclasses.replace(outcome, seconds=outcome.seconds + time.perf_counter() - start)
+    done.__dict__["result"] = result  # what Outcome.result would build: cached_property's slot
+    return done
 
 
 # --- the batch ------------------------------------------------------------------------------------
@@ -194,6 +232,7 @@ def solve_many(
     client: Any = None,
     processes: int | None = None,
     progress: bool = True,
+    frames: bool = False,
 ) -> BatchResult:
     """Rebalance every portfolio of a batch, each on its own, in parallel.
 
@@ -213,6 +252,12 @@ def solve_many(
         ``1`` or a batch of fewer than :data:`SERIAL_BELOW` runs in this process).
     progress : bool
         Show a tqdm progress bar (households done, rate).
+    frames : bool
+        Build every solved portfolio's :class:`Result` (its frames) on the worker that solved
+        it, in parallel, for a caller that will read the stacked tables or every result (the
+        ``solve-many`` command). By default a worker sends back the decision only and each
+        result is built on first access, in the calling process: a batch read through
+        :attr:`BatchResult.statuses` never pays for the frames.
 
     Returns
     -------
@@ -231,7 +276,7 @@ def solve_many(
     tasks.sort(key=lambda t: _hint(t, digests))
     start = time.perf_counter()
     if client is not None:
-        outcomes = _on_dask(tasks, client, progress)
+        outcomes = _on_dask(tasks, client, progress, frames)
         mode = f"dask ({len(client.scheduler_info().get('workers', {}))} workers)"
     else:
         if processes is not None and int(processes) < 1:
@@ -239,10 +284,10 @@ def solve_many(
         workers = int(processes) if processes is not None else (os.cpu_count() or 1)
         workers = min(workers, max(1, len(tasks)))
         if workers == 1 or len(tasks) < SERIAL_BELOW:
-            outcomes = _serial(tasks, progress)
+            outcomes = _serial(tasks, progress, frames)
             mode = "serial"
         else:
-            outcomes = _on_pool(tasks, workers, progress)
+            outcomes = _on_pool(tasks, workers, progress, frames)
             mode = f"{workers} processes"
     outcomes.sort(key=lambda o: order[o.id])
     return BatchResult(outcomes, seconds=time.perf_counter() - start, mode=mode)
@@ -316,22 +361,24 @@ def _bar(total: int, progress: bool) -> Any:
     return tqdm(total=total, unit="household", disable=not progress, smoothing=0.1)
 
 
-def _serial(tasks: list[Any], progress: bool) -> list[Outcome]:
+def _serial(tasks: list[Any], progress: bool, frames: bool = False) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with _bar(len(tasks), progress) as bar:
         for group in _groups(tasks):
             for chunk in _chunks(group, SERIAL_CHUNK):
-                outcomes.extend(solve_chunk(chunk))
+                outcomes.extend(solve_chunk(chunk, frames))
                 bar.update(len(chunk))
     return outcomes
 
 
-def _on_pool(tasks: list[Any], workers: int, progress: bool) -> list[Outcome]:
+def _on_pool(tasks: list[Any], workers: int, progress: bool, frames: bool = False
+             ) -> list[Outcome]:
     size = max(1, math.ceil(len(tasks) / (workers * CHUNKS_PER_WORKER)))
     chunks = [c for group in _groups(tasks) for c in _chunks(group, size)]
     outcomes: list[Outcome] = []
     with ProcessPoolExecutor(max_workers=workers) as pool, _bar(len(tasks), progress) as bar:
-        futures: list[Future[list[Outcome]]] = [pool.submit(solve_chunk, c) for c in chunks]
+        futures: list[Future[list[Outcome]]] = [pool.submit(solve_chunk, c, frames)
+                                                       for c in chunks]
         for future in as_completed(futures):
             done = future.result()
             outcomes.extend(done)
@@ -339,7 +386,8 @@ def _on_pool(tasks: list[Any], workers: int, progress: bool) -> list[Outcome]:
     return outcomes
 
 
-def _on_dask(tasks: list[Any], client: Any, progress: bool) -> list[Outcome]:
+def _on_dask(tasks: list[Any], client: Any, progress: bool, frames: bool = False
+             ) -> list[Outcome]:
     """Each shape hint pinned to one worker (largest hints first, to the least loaded worker),
     cut into chunks so the progress bar moves and a worker's queue stays balanced."""
     from distributed import as_completed as dask_completed
@@ -354,7 +402,7 @@ def _on_dask(tasks: list[Any], client: Any, progress: bool) -> list[Outcome]:
         worker = min(workers, key=lambda w: load[w])
         load[worker] += len(group)
         for chunk in _chunks(group, size):
-            futures.append(client.submit(solve_chunk, chunk, workers=[worker],
+            futures.append(client.submit(solve_chunk, chunk, frames, workers=[worker],
                                          allow_other_workers=False, pure=False))
     outcomes: list[Outcome] = []
     with _bar(len(tasks), progress) as bar:
@@ -377,8 +425,8 @@ class BatchResult:
     ----------
     outcomes : list of Outcome
         One per portfolio, in the order given.
-    results : dict
-        The :class:`Result` of every solved portfolio, by id.
+    results : mapping
+        The :class:`Result` of every solved portfolio, by id (each built on first access).
     seconds : float
         Wall time of the batch (seconds).
     mode : str
@@ -388,7 +436,7 @@ class BatchResult:
     def __init__(self, outcomes: Iterable[Outcome], *, seconds: float = float("nan"),
                  mode: str = "") -> None:
         self.outcomes = list(outcomes)
-        self.results = {o.id: o.result for o in self.outcomes if o.result is not None}
+        self.results: Mapping[Hashable, Result] = _Results(self.outcomes)
         self.seconds = seconds
         self.mode = mode
 
@@ -409,15 +457,15 @@ class BatchResult:
         ``nav``, ``turnover`` (fraction), ``compiles`` and ``solves`` (0 when not solved)."""
         rows = []
         for o in self.outcomes:
-            r = o.result
+            d = o.decision  # the figures of its result, read without building its frames
             rows.append({
                 ID: o.id, "status": o.status, "error": o.error, "message": o.message,
                 "seconds": o.seconds, "worker": o.worker,
-                "orders": len(r.orders) if r is not None else 0,
-                "nav": r.nav if r is not None else float("nan"),
-                "turnover": r.turnover if r is not None else float("nan"),
-                "compiles": r.diagnostics.compiles if r is not None else 0,
-                "solves": r.diagnostics.solves if r is not None else 0})
+                "orders": d.n_orders if d is not None else 0,
+                "nav": d.nav if d is not None else float("nan"),
+                "turnover": d.turnover if d is not None else float("nan"),
+                "compiles": d.diagnostics.compiles if d is not None else 0,
+                "solves": d.diagnostics.solves if d is not None else 0})
         columns = [ID, "status", "error", "message", "seconds", "worker", "orders", "nav",
                    "turnover", "compiles", "solves"]
         return pd.DataFrame(rows, columns=columns).set_index(ID)
@@ -537,6 +585,25 @@ class BatchResult:
             blocks.append("<h5>Orders (first 20)</h5>"
                           + self.orders.head(20).to_html(index=False))
         return "\n".join(blocks)
+
+
+class _Results(Mapping[Hashable, Result]):
+    """The results of the solved outcomes by id, each built on first access
+    (:attr:`Outcome.result`)."""
+
+    def __init__(self, outcomes: Sequence[Outcome]) -> None:
+        self._solved = {o.id: o for o in outcomes if o.decision is not None}
+
+    def __getitem__(self, key: Hashable) -> Result:
+        result = self._solved[key].result
+        assert result is not None
+        return result
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._solved)
+
+    def __len__(self) -> int:
+        return len(self._solved)
 
 
 def _frame_for_file(frame: pd.DataFrame) -> pd.DataFrame:

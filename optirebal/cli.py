@@ -114,9 +114,11 @@ def solve_many_command(args: argparse.Namespace) -> int:
             raise OptirebalError('--scheduler needs Dask: pip install "optirebal[distributed]"'
                                  ) from None
         with Client(args.scheduler) as client:
-            batch = solve_many(book, client=client, progress=not args.no_progress)
+            batch = solve_many(book, client=client, progress=not args.no_progress,
+                               frames=True)
     else:
-        batch = solve_many(book, processes=args.workers, progress=not args.no_progress)
+        batch = solve_many(book, processes=args.workers, progress=not args.no_progress,
+                           frames=True)
     if args.out.suffix.lower() == ".parquet":
         batch.to_parquet(args.out)
     else:

@@ -28,8 +28,11 @@ def check_finite(frame: pd.DataFrame, column: str, *, minimum: float | None = No
         raise InputError(f"must be {rule}, got {value!r}", field=column, row=row)
 
 
-def indexed(frame: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
-    """Return a copy indexed by ``name`` (taken from a column when present), labels as strings."""
+def indexed(frame: pd.DataFrame, name: str, what: str, duplicates: bool = True
+            ) -> pd.DataFrame:
+    """Return a copy indexed by ``name`` (taken from a column when present), labels as strings;
+    a repeated label is an error unless ``duplicates`` is False (many holders' frames stacked,
+    whose caller checks repeats within each holder)."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}",
                          field=what)
@@ -42,7 +45,7 @@ def indexed(frame: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
     check_ids(out.index, name, what)
     out.index = out.index.map(str)
     out.index.name = name
-    dup = out.index.duplicated()
+    dup = out.index.duplicated() if duplicates else np.zeros(0, dtype=bool)
     if dup.any():
         raise InputError(f"duplicate {name} id in {what}", field=name, row=out.index[dup][0])
     return out

@@ -298,3 +298,80 @@ def test_households_validated_together_equal_households_built_alone(book: Book) 
     lots.loc[0, "cost_basis"] = -1.0
     broken = [*frames[:4], dataclasses.replace(frames[4], lots=lots), *frames[5:]]
     assert build_together(broken)[1:] == [None] * (len(broken) - 1)  # one by one, then
+
+
+def test_outcomes_carry_decisions_whose_results_equal_solve(small: Book,
+                                                            serial: BatchResult) -> None:
+    """A worker sends back the decision; the result built from it on access is the one
+    `solve` returns, and the statuses read from the decision agree with it to the last bit."""
+    for household in list(small)[:6]:
+        outcome = next(o for o in serial.outcomes if o.id == household)
+        assert outcome.status == "solved" and outcome.decision is not None
+        expected = orb.solve(small[household], small.policy_of(household))
+        got = serial[household]
+        assert got is serial[household] is outcome.result  # built once, then kept
+        for name, frame in expected.to_frames().items():
+            if name == "diagnostics":  # seconds differ by run, compiles by rebalancer
+                varying = ["compile_seconds", "solve_seconds", "compiles"]
+                frame = frame.drop(columns=varying)
+                other = got.to_frames()[name].drop(columns=varying)
+            else:
+                other = got.to_frames()[name]
+            pd.testing.assert_frame_equal(other, frame, obj=f"{household} {name}")
+        row = serial.statuses.loc[household]
+        assert row["orders"] == len(expected.orders)
+        assert row["nav"] == expected.nav
+        assert row["turnover"] == expected.turnover  # the same float, not approximately
+        assert row["solves"] == expected.diagnostics.solves
+    assert len(serial.results) == serial.summary()["solved"]
+    assert set(serial.results) == set(serial.statuses.index[serial.statuses["status"] == "solved"])
+
+
+def test_frames_built_on_the_workers_equal_frames_built_on_access(small: Book,
+                                                                  serial: BatchResult) -> None:
+    ids = list(small)[:8]
+    eager = solve_many(small.subset(ids), processes=1, progress=False, frames=True)
+    assert all("result" in o.__dict__ for o in eager.outcomes)  # built in the worker
+    lazy = solve_many(small.subset(ids), processes=1, progress=False)
+    assert not any("result" in o.__dict__ for o in lazy.outcomes)  # not until asked
+    _assert_same_batch(eager, lazy)
+    restored = pickle.loads(pickle.dumps(eager.outcomes))  # what a pool sends back
+    assert all("result" in o.__dict__ for o in restored)
+    pd.testing.assert_frame_equal(restored[0].result.orders, eager[ids[0]].orders)
+    # a decision sent back without its cached maps builds the same result
+    for outcome in pickle.loads(pickle.dumps(solve_many(small.subset(ids), processes=1,
+                                                        progress=False).outcomes)):
+        assert "result" not in outcome.__dict__
+        for name in ("orders", "lots_sold", "tax", "costs", "events"):
+            pd.testing.assert_frame_equal(outcome.result.to_frames()[name],
+                                          eager[outcome.id].to_frames()[name], obj=name)
+    for name in ("orders", "lots_sold", "costs", "tax", "events"):
+        expected = serial.table(name)
+        pd.testing.assert_frame_equal(
+            lazy.table(name).reset_index(drop=True),
+            expected[expected["household"].isin(ids)].reset_index(drop=True), obj=name)
+
+
+def test_a_bad_history_or_schedule_fails_its_household_alone(small: Book) -> None:
+    """The histories and scheduled buys of a chunk are checked in one pass; when one is bad,
+    its household still fails alone, naming the field and the row."""
+    with_history = [h for h in small if small.frames(h).history is not None]
+    with_scheduled = [h for h in small if small.frames(h).scheduled is not None]
+    assert with_history and with_scheduled
+    ids = list(dict.fromkeys([*with_history[:2], *with_scheduled[:2], *list(small)[:6]]))
+    frames = {h: small.frames(h) for h in ids}
+    bad_history, bad_scheduled = with_history[0], with_scheduled[0]
+    history = frames[bad_history].history.astype({"price": object})
+    history.loc[0, "price"] = "n/a"
+    frames[bad_history] = dataclasses.replace(frames[bad_history], history=history)
+    scheduled = frames[bad_scheduled].scheduled.copy()
+    scheduled.loc[0, "value"] = -5.0
+    frames[bad_scheduled] = dataclasses.replace(frames[bad_scheduled], scheduled=scheduled)
+    batch = solve_many(Book(frames, small.models.loc[ids], small.policies, small.as_of),
+                       processes=1, progress=False)
+    failed = batch.failed()
+    assert set(failed.index) == {bad_history, bad_scheduled}
+    assert (failed["status"] == "input_error").all()
+    assert "field 'history.price', row 0" in failed.loc[bad_history, "message"]
+    assert "field 'scheduled.value', row 0" in failed.loc[bad_scheduled, "message"]
+    assert batch.summary()["solved"] == len(ids) - 2

@@ -342,8 +342,14 @@ def build_together(frames: Sequence[HouseholdFrames]) -> list[Portfolio | None]:
     :meth:`HouseholdFrames.portfolio` then names."""
     out: list[Portfolio | None] = [None] * len(frames)
     by_universe: dict[tuple[object, ...], list[int]] = {}
+    # a book's households share its securities and covariance frames: hash each pair of
+    # objects once per call (they cannot change during it), not once per household
+    keys: dict[tuple[int, int, dt.date], tuple[object, ...]] = {}
     for n, f in enumerate(frames):
-        by_universe.setdefault(_universe_key(f.securities, f.covariance, f.as_of), []).append(n)
+        same = (id(f.securities), id(f.covariance), f.as_of)
+        if same not in keys:
+            keys[same] = _universe_key(f.securities, f.covariance, f.as_of)
+        by_universe.setdefault(keys[same], []).append(n)
     for key, members in by_universe.items():
         template = _UNIVERSES.get(key)
         if template is None:

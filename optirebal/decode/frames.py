@@ -45,6 +45,36 @@ class Decision:
         """Cash per account after flows, trades and costs (currency)."""
         return account_cash_flows(self.data, self.trades)["after"]
 
+    @property
+    def nav(self) -> float:
+        """Pre-trade net asset value (currency), as :attr:`Result.nav`."""
+        return self.data.nav
+
+    def order_pairs(self) -> np.ndarray:
+        """The pairs traded, in the row order of :attr:`Result.orders` (by account name, then
+        security name: the frame's stable sort)."""
+        d = self.data
+        traded = np.flatnonzero(self.net_shares != 0)
+        accounts = np.asarray(d.accounts, dtype=object)[d.pair_account[traded]]
+        securities = np.asarray(d.securities, dtype=object)[d.pair_security[traded]]
+        return traded[np.lexsort((securities, accounts))]  # lexsort is stable, as the frame's
+
+    @property
+    def n_orders(self) -> int:
+        """Number of orders, ``len(Result.orders)``, without building the frame."""
+        return int(np.count_nonzero(self.net_shares))
+
+    @property
+    def turnover(self) -> float:
+        """Gross traded value over pre-trade NAV (fraction), equal to :attr:`Result.turnover`:
+        the same values summed in the same (order-frame) order, so the float is the same."""
+        pairs = self.order_pairs()
+        if not len(pairs):
+            return 0.0
+        price = self.data.portfolio.securities["price"].to_numpy(dtype=float)
+        values = self.net_shares[pairs] * price[self.data.pair_security[pairs]]
+        return float(pd.Series(values).abs().sum() / self.data.nav)
+
 
 def account_cash_flows(data: ProblemData, trades: Trades) -> dict[str, np.ndarray]:
     """Per account (currency): ``traded`` (net sale proceeds), ``costs`` and ``after``."""

@@ -125,7 +125,7 @@ class Affine:
 
     def __rmatmul__(self, left: np.ndarray | sp.spmatrix) -> Affine:
         """``left @ self`` for a constant matrix ``left``."""
-        by_column = sp.csc_matrix(left)
+        by_column = _by_column(left)
         # each entry (r, c, v) meets every nonzero (i, r) of column r of ``left``
         counts = np.diff(by_column.indptr)[self.rows]
         entry = np.repeat(np.arange(len(self.rows)), counts)
@@ -180,6 +180,31 @@ class Affine:
                          np.concatenate([p.vals for p in parts]),
                          (int(offsets[-1]), max(p.width for p in parts)),
                          np.concatenate([p.constant for p in parts]))
+
+
+_COLUMNS: dict[int, tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, sp.csc_matrix]] = {}
+"""Recent CSR matrices by id, with a copy of their arrays and their CSC form (see
+:func:`_by_column`)."""
+_COLUMNS_KEPT = 32
+
+
+def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix:
+    """``left`` in CSC form. The problem data's maps (lots to pairs, pairs to accounts,
+    exposures) are CSR and meet several products per build and the same ones on a re-solve:
+    their conversion is kept, and re-used only for the same object with the same arrays (a
+    matrix changed in place is converted again)."""
+    if not isinstance(left, sp.csr_matrix):
+        return sp.csc_matrix(left)
+    kept = _COLUMNS.get(id(left))
+    if (kept is not None and kept[0] is left and kept[4].shape == left.shape
+            and np.array_equal(kept[3], left.indptr) and np.array_equal(kept[2], left.indices)
+            and np.array_equal(kept[1], left.data)):
+        return kept[4]
+    out = sp.csc_matrix(left)
+    if len(_COLUMNS) >= _COLUMNS_KEPT:
+        del _COLUMNS[next(iter(_COLUMNS))]  # the oldest
+    _COLUMNS[id(left)] = (left, left.data.copy(), left.indices.copy(), left.indptr.copy(), out)
+    return out
 
 
 @dataclass(eq=False)

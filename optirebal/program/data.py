@@ -146,7 +146,23 @@ class ProblemData:
         reasons = dict(self.cap_reasons)
         close(buy_cap, pairs, reasons, "buy", buy_reason)
         close(sell_cap, lots, reasons, "sell", sell_reason)
-        return replace(self, buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
+        return self.replaced(buy_cap=buy_cap, sell_cap=sell_cap, cap_reasons=reasons)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields, without the cached maps and key (rebuilt on demand): a batch sends
+        every household's decision back to its caller, and they were a fifth of its bytes."""
+        return {k: v for k, v in self.__dict__.items()
+                if k not in CACHED_FROM and k != "shape_key"}
+
+    def replaced(self, **changes: object) -> ProblemData:
+        """``dataclasses.replace(self, **changes)`` keeping the cached maps (:data:`CACHED_FROM`)
+        none of whose fields change: a re-solve with trades closed, or a netting region, need
+        not rebuild them."""
+        out = replace(self, **changes)  # type: ignore[arg-type]
+        for name, made_of in CACHED_FROM.items():
+            if name in self.__dict__ and made_of.isdisjoint(changes):
+                out.__dict__[name] = self.__dict__[name]
+        return out
 
     def security_trades(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
         """Net trade per security (weights) from pair buys and lot sells."""
@@ -169,6 +185,18 @@ class ProblemData:
         if self.overlay is not None and derivatives is not None:
             out = out + self.overlay.exposure @ derivatives
         return out
+
+
+CACHED_FROM: dict[str, frozenset[str]] = {
+    "group_codes": frozenset({"portfolio"}),
+    "lots_to_pairs": frozenset({"lot_ids", "lot_pair", "pair_account"}),
+    "pairs_to_accounts": frozenset({"pair_account", "accounts"}),
+    "lots_to_accounts": frozenset({"lot_ids", "lot_pair", "pair_account", "accounts"}),
+    "exposure_by_pairs": frozenset({"exposure_sparse", "pair_security"}),
+    "exposure_by_lots": frozenset({"exposure_sparse", "pair_security", "lot_pair"}),
+}
+"""The cached maps of :class:`ProblemData` and the fields each is made of
+(:meth:`ProblemData.replaced` keeps a map when none of them changes)."""
 
 
 def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:

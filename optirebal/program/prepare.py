@@ -43,28 +43,35 @@ def _substitutes(data: ProblemData) -> np.ndarray:
     sec = data.portfolio.securities
     exposures = data.portfolio.exposures
     out = np.zeros(len(data.securities), dtype=bool)
+    if not subs:
+        return out
+    # positions and arrays, not pandas scalar lookups: this runs for every household
+    position = {str(s): n for n, s in enumerate(sec.index)}
+    group = sec["group"].to_numpy()
+    classes = {str(k): n for n, k in enumerate(exposures.index)}
+    matrix = exposures.to_numpy(dtype=float)
+    column = exposures.columns.get_indexer(sec.index)
     for name, listed in subs.items():
-        if name not in exposures.index:
+        if name not in classes:
             raise InputError(f"no security loads on class {name!r}", field="tax.substitutes",
                              row=name)
-        loads = exposures.loc[name]
+        loads = matrix[classes[name], column]  # per security, in the order of sec
         listed_set = set(listed)
         for security in listed:
-            if security not in sec.index:
+            if security not in position:
                 raise InputError(f"unknown security {security!r}", field="tax.substitutes",
                                  row=name)
-            if not loads[security] > 0:
+            if not loads[position[security]] > 0:
                 raise InputError(f"substitute {security!r} does not load on class {name!r}",
                                  field="tax.substitutes", row=name)
-        replaced = [s for s in sec.index if loads[s] > 0 and s not in listed_set]
+        replaced = [n for n, s in enumerate(sec.index) if loads[n] > 0 and s not in listed_set]
         for security in listed:
-            group = sec.loc[security, "group"]
-            same = [s for s in replaced if sec.loc[s, "group"] == group]
+            same = [n for n in replaced if group[n] == group[position[security]]]
             if same:
                 raise InputError(
-                    f"substitute {security!r} is in group {group!r} with {same[0]!r}, the "
-                    "security it would replace: a substitute must come from another group",
-                    field="tax.substitutes", row=name)
+                    f"substitute {security!r} is in group {group[position[security]]!r} with "
+                    f"{sec.index[same[0]]!r}, the security it would replace: a substitute must "
+                    "come from another group", field="tax.substitutes", row=name)
             out[data.securities.index(security)] = True
     return out
 
@@ -145,8 +152,8 @@ def with_tax(data: ProblemData) -> ProblemData:
         gain_long=np.where(long_term, taxable_gain, 0.0), extra=extra, budget=budget,
         budget_penalty=tax.gain_budget_penalty, exclusions=exc, substitute=substitute,
         notes=tuple(notes))
-    return dataclasses.replace(data, tax_rate=tax_rate, buy_cap=buy_cap, sell_cap=sell_cap,
-                               cap_reasons=reasons, buy_counterflow=buy_counterflow, tax=info)
+    return data.replaced(tax_rate=tax_rate, buy_cap=buy_cap, sell_cap=sell_cap,
+                         cap_reasons=reasons, buy_counterflow=buy_counterflow, tax=info)
 
 
 def region_data(data: ProblemData, region: int) -> ProblemData:
@@ -154,4 +161,4 @@ def region_data(data: ProblemData, region: int) -> ProblemData:
     info = data.tax
     assert info is not None and info.exact
     rate = region_coefficients(info, region, data.tax_rate)[3]
-    return dataclasses.replace(data, tax_rate=rate, tax=dataclasses.replace(info, region=region))
+    return data.replaced(tax_rate=rate, tax=dataclasses.replace(info, region=region))
