@@ -9,6 +9,7 @@ warm call solves once unless a new conflict appears.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -18,6 +19,7 @@ from optirebal.errors import InfeasibleError, SolverError
 from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE, Solution
+from optirebal.program.terms import Point, constraint_residual, objective_value
 
 
 def fix_wash_conflicts(data: ProblemData, solution: Solution,
@@ -137,11 +139,38 @@ def small_orders(data: ProblemData, solution: Solution,
     return fixed, int(small_buy.sum() + small_sell.sum())
 
 
+def without_small_orders(fixed: ProblemData, solution: Solution) -> Solution | None:
+    """The solution with the orders that ``fixed`` closed set to zero and the rest as solved,
+    when that still holds every constraint of the program (numpy check); else None.
+
+    Dropping orders below the minimum trade moves each class by less than the minimum, which
+    the bands and the cash usually absorb: then no second solve is needed. What it gives up is
+    the re-optimization of the other trades around the dropped ones (their share of the
+    objective is of the order of the orders dropped)."""
+    buys = np.where(fixed.buy_cap <= 0, 0.0, solution.buys)
+    sells = np.where(fixed.sell_cap <= 0, 0.0, solution.sells)
+    point = Point.of(buys, sells, solution.derivatives)
+    residual = constraint_residual(fixed, point)
+    if not residual <= TOLERANCE[solution.solver]:
+        return None
+    return dataclasses.replace(solution, buys=buys, sells=sells, residual=residual,
+                               objective=objective_value(fixed, point))
+
+
 def drop_small_orders(data: ProblemData, solution: Solution,
                       run: Callable[[ProblemData], Solution],
                       events: list[Event]) -> tuple[ProblemData, Solution]:
-    """Drop every order below ``min_trade_value`` and solve again (``run``); if the bands need
-    some, drop only those on classes inside their bands; keep them when even that fails."""
+    """Drop every order below ``min_trade_value``: in place when the rest still holds every
+    constraint (:func:`without_small_orders`), else by solving again (``run``); if the bands
+    need some, drop only those on classes inside their bands; keep them when even that fails."""
+    small = small_orders(data, solution)
+    if small is not None:
+        dropped_in_place = without_small_orders(small[0], solution)
+        if dropped_in_place is not None:
+            events.append(Event("min_trade_dropped", f"dropped {small[1]} orders below "
+                                "min_trade_value; the other trades hold every constraint as "
+                                "solved", value=float(small[1])))
+            return small[0], dropped_in_place
     for _ in range(data.policy.decode.repair_rounds):
         attempt, kept = None, None
         for spare_breaches in (False, True):
