@@ -135,6 +135,14 @@ def contract_tolerance(data: ProblemData, buys: np.ndarray, sells: np.ndarray,
     u = contracts * ov.unit - ov.position
     if not (band_excess(data, Point.of(buys, sells, u)) > tolerance).any():
         return np.zeros(len(data.classes))
+    return contract_allowance(data, contracts)
+
+
+def contract_allowance(data: ProblemData, contracts: np.ndarray) -> np.ndarray:
+    """Per class, one contract of every instrument traded, on the classes it loads on (weights):
+    what whole contracts may move a band by."""
+    ov = data.overlay
+    assert ov is not None
     traded = (contracts != ov.contracts).astype(float)
     return np.abs(ov.exposure) @ (traded * ov.unit) / data.scale
 

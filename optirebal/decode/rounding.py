@@ -17,7 +17,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from optirebal.decode.contracts import contract_tolerance, decode_contracts, verify_contracts
+from optirebal.decode.contracts import (
+    contract_allowance,
+    contract_tolerance,
+    decode_contracts,
+    verify_contracts,
+)
 from optirebal.decode.relief import order_breach, ordered_lots
 from optirebal.decode.trades import CASH_TOLERANCE, Trades
 from optirebal.errors import DecodeError, InfeasibleError
@@ -109,10 +114,13 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         kept = (buy_now > 0, sell_now > 0) if strict else ordered
         return _band_tolerance(data, buy_now, sell_now, kept, price, unit)
 
-    # repair towards the strict tolerance: an order rounded away to nothing earns no allowance
+    # repair towards the strict tolerance: an order rounded away to nothing earns no allowance;
+    # what whole contracts moved is allowed from the start (no security trade should chase it
+    # at another class's expense)
+    allowance = 0.0 if contracts is None else contract_allowance(data, contracts)
     buy_shares, sell_shares = _repair_bands(
         data, buy_shares, sell_shares, cap_shares, lots_in_order, price, unit, change,
-        lambda b, s: tolerance(b, s, strict=True))
+        lambda b, s: tolerance(b, s, strict=True) + allowance)
     # what the repairs moved, per security (value, weights), reported as events
     repaired = (np.bincount(data.pair_security, minlength=len(data.securities),
                             weights=np.abs(buy_shares - rounded[0]) * price[data.pair_security])
@@ -129,7 +137,7 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         sells=sell_shares * price[lot_security] / data.nav,
         # the lot-size tolerance and nothing more: a band the repairs could not hold within it
         # is a DecodeError naming the class and the distance (verify), never a success
-        band_tolerance=tolerance(buy_shares, sell_shares), repairs=repairs,
+        band_tolerance=tolerance(buy_shares, sell_shares, strict=True), repairs=repairs,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
@@ -203,7 +211,9 @@ def _repair_cash(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.ndar
                 shares = min(shares, buy_shares[p])
                 moves.append((shares * price[data.pair_security[p]], "cut", p, shares))
             for only_sold in (True, False):
-                candidates = (data.pair_account == a) & (selling if only_sold else room > 0)
+                # never a sale of a pair the account buys (cutting the buy is the move)
+                candidates = (data.pair_account == a) & (buy_shares == 0) \
+                    & (selling if only_sold else room > 0)
                 for p in map(int, np.flatnonzero(candidates)):
                     i = data.pair_security[p]
                     shares = _whole_units(need / price[i], unit[i])
@@ -253,8 +263,9 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
     that moves it back: more or fewer whole units of a security loading on it, in any account
     where the trade is open (buy cap, lots to sell), without a same-solve wash sale, and bought
     with cash the account has, or funded by selling whole units of another of its positions;
-    take the one that leaves the least total excess, and stop when none lowers it. What cannot
-    be repaired is left to :func:`verify`, which names the class and the distance.
+    take the one that leaves the least total excess; a class no move improves is set aside while
+    the others are repaired. What cannot be repaired is left to :func:`verify`, which names the
+    class and the distance.
     """
     if data.soft_bands:
         return buy_shares, sell_shares
@@ -287,7 +298,8 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
         out = []
         need = short[a] * data.nav * 1.01
         sold_now = np.bincount(data.lot_pair, weights=new_sell, minlength=data.n_pairs)
-        for q in map(int, np.flatnonzero((data.pair_account == a) & (held - sold_now > 0))):
+        for q in map(int, np.flatnonzero((data.pair_account == a) & (held - sold_now > 0)
+                                          & (new_buy == 0))):
             j = data.pair_security[q]
             count = _whole_units(need / price[j], unit[j])
             if count <= held[q] - sold_now[q] + 1e-9:
@@ -296,12 +308,16 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
                 out.append((new_buy, sell_more))
         return out
 
+    stuck = np.zeros(len(data.classes), dtype=bool)  # classes no single move improves
     for _ in range(4 * len(data.classes) + 8):
         upper, lower = gaps(buy_shares, sell_shares)
-        total = float(np.maximum(np.maximum(upper, lower), 0.0).sum())
-        if total <= 0:
+        excess = np.maximum(upper, lower)
+        total = float(np.maximum(excess, 0.0).sum())
+        if total <= 0 or (stuck | (excess <= 0)).all():
             break
-        k = int(np.argmax(np.maximum(upper, lower)))
+        # the class furthest out among those a move may still help (one that none can, such as
+        # a class moved by whole contracts with its securities locked, does not stop the rest)
+        k = int(np.argmax(np.where(stuck, -np.inf, excess)))
         wanted = -1.0 if upper[k] >= lower[k] else 1.0  # less or more exposure to class k
         # currency of exposure to move: back inside the tolerance by half its floor, so that a
         # fractional security does not land on the tolerance's edge to the last bit
@@ -315,15 +331,16 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
             for p in map(int, np.flatnonzero(data.pair_security == i)):
                 sold = sold_in[p]
                 trials = []
+                # a pair is bought or sold, never both (no round trip in one account)
                 if buy_side:
                     if sold > 0:
                         trials.append(("sell less", min(shares, sold)))
-                    if data.buy_cap[p] > 0:
+                    elif data.buy_cap[p] > 0:
                         trials.append(("buy more", shares))
                 else:
                     if buy_shares[p] > 0:
                         trials.append(("buy less", min(shares, buy_shares[p])))
-                    if held[p] - sold > 0:
+                    elif held[p] - sold > 0:
                         trials.append(("sell more", min(shares, held[p] - sold)))
                 for how, count in trials:
                     new_buy, new_sell = buy_shares.copy(), sell_shares.copy()
@@ -350,8 +367,10 @@ def _repair_bands(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.nda
                                 and (best is None or key < (best[0], best[1])):
                             best = (*key, fb, fs)
         if best is None:
-            break
+            stuck[k] = True
+            continue
         buy_shares, sell_shares = best[2], best[3]
+        stuck[:] = False  # a move changes every class's costs: each may be helped again
     return buy_shares, sell_shares
 
 
@@ -373,10 +392,12 @@ def _band_tolerance(data: ProblemData, buy_shares: np.ndarray, sell_shares: np.n
     An order counts when rounding kept it or the program asked for it (``ordered``: pairs
     bought, lots sold): one rounded away to nothing still moved its class by up to a unit.
     """
-    lot_security = data.pair_security[data.lot_pair]
+    # a sale is rounded once per account and security (then given to lots): one order a pair
+    sold = np.bincount(data.lot_pair, weights=((sell_shares > 0) | ordered[1]).astype(float),
+                       minlength=data.n_pairs) > 0
     traded = np.zeros(len(data.securities))
     np.add.at(traded, data.pair_security[(buy_shares > 0) | ordered[0]], 1)
-    np.add.at(traded, lot_security[(sell_shares > 0) | ordered[1]], 1)
+    np.add.at(traded, data.pair_security[sold], 1)
     unit_weight = traded * unit * price / data.nav
     tolerance = abs(data.exposure_sparse) @ unit_weight / data.scale
     return tolerance + BAND_FLOOR
