@@ -42,7 +42,7 @@ def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
 
     ``w0`` is the class's value and ``flow`` the contribution (weights of the pre-trade NAV).
     The program charges ``(curvature / 2) e^2 / (1 + flow) + (rate + tie_break) |trade|
-    + tie_square trade^2`` (the tie-breaks are no money: they leave the NAV alone) with
+    + tie_square (w0 + trade)^2`` (the tie-breaks are no money: they leave the NAV alone) with
     ``e = x - target S`` the deviation after costs (``x`` the class value,
     ``S = 1 + flow - rate |trade|`` the NAV: the costs leave the cash). Selling ``s`` gives
     ``e = gap - a s`` with ``gap = w0 - target (1 + flow)`` and ``a = 1 - target rate`` (buying,
@@ -53,14 +53,15 @@ def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
     gap = w0 - target * (1 + flow)
     k = curvature / (1 + flow)
     linear = rate + tie_break
-    sell = (k * (1 - target * rate) * gap - linear) / (k * (1 - target * rate) ** 2
-                                                       + 2 * tie_square)
-    buy = (-k * (1 + target * rate) * gap - linear) / (k * (1 + target * rate) ** 2
-                                                       + 2 * tie_square)
-    trade = -sell if sell > 0 else buy if buy > 0 else 0.0
-    if trade == 0.0:
+    a_sell, a_buy = 1 - target * rate, 1 + target * rate
+    sell = (k * a_sell * gap - linear + 2 * tie_square * w0) / (k * a_sell**2 + 2 * tie_square)
+    buy = (-k * a_buy * gap - linear - 2 * tie_square * w0) / (k * a_buy**2 + 2 * tie_square)
+    if sell > 0:
+        trade, e = -sell, gap - a_sell * sell
+    elif buy > 0:
+        trade, e = buy, gap + a_buy * buy
+    else:
         return 0.0, w0 / (1 + flow)
-    e = gap + trade * (1 + target * rate) if trade > 0 else gap + trade * (1 - target * rate)
     return trade, target + e / (1 + flow - rate * abs(trade))
 
 

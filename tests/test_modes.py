@@ -93,13 +93,13 @@ def test_to_target_with_a_tolerance_and_no_risk_aversion_stops_at_its_edge() -> 
 
 
 def test_to_target_with_risk_aversion_goes_inside_the_tolerance() -> None:
-    # gamma 1, H 0.25, s^2 0.04: k = 0.01 and (k / 2) (gap - s)^2 + 1e-6 s + 1e-7 s^2 with
-    # gap = 105 / 145 - 0.6: s = (k gap - 1e-6) / (k + 2e-7), 17.98514 of 145 (the textbook
-    # w - 0.6 = 1e-6 / 0.01 = 1e-4, 17.9855, without the square of the tie-break)
+    # gamma 1, H 0.25, s^2 0.04: k = 0.01 and (k / 2) (gap - s)^2 + 1e-6 s + 1e-7 (w0 - s)^2
+    # with w0 = 105 / 145, gap = w0 - 0.6: s = (k gap - 1e-6 + 2e-7 w0) / (k + 2e-7), 17.9855
+    # of 145 to 1e-3 (the textbook w - 0.6 = 1e-6 / 0.01 = 1e-4 without the square)
     policy = orb.Policy(TARGETS, mode="to_target", target_tolerance=0.01, costs=NO_IMPACT)
     result = orb.solve(stock_and_cash(price=1.75), policy)
-    k = 0.25 * 0.04
-    sold = (k * (105 / 145 - 0.6) - TIE_BREAK) / (k + 2 * TIE_SQUARE) * 145
+    k, w0 = 0.25 * 0.04, 105 / 145
+    sold = (k * (w0 - 0.6) - TIE_BREAK + 2 * TIE_SQUARE * w0) / (k + 2 * TIE_SQUARE) * 145
     assert traded_value(result) == pytest.approx(-sold, abs=1e-6)
     assert sold == pytest.approx(17.9855, abs=1e-3)
 

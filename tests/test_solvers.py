@@ -177,9 +177,10 @@ def replica(portfolio: orb.Portfolio, policy: orb.Policy) -> tuple[np.ndarray, n
     # tracking term (program/terms/tracking.py)
     after_costs = x - cp.hstack([0.0, 0.0, costs]) - t * (1.0 - costs)
     tracking = policy.risk_aversion / 2 * policy.horizon_years * cp.quad_form(after_costs, S)
-    # optirebal's documented tie-breaks: 1e-6 of NAV per unit of turnover, 1e-7 per squared trade
+    # optirebal's documented tie-breaks: 1e-6 of NAV per unit of turnover, 1e-8 per squared
+    # position after the trades
     objective = tracking + costs + (rate * g) @ s + TIE_BREAK * cp.sum(b + sold) \
-        + TIE_SQUARE * (cp.sum_squares(b) + cp.sum_squares(s))
+        + TIE_SQUARE * cp.sum_squares(h_post)
     constraints = [s <= q, cash_post - costs >= reserve, w >= lo, w <= hi]
     # in bp of NAV, with tight tolerances: the tracking-error curvature is small at low risk
     # aversion, and a gap of 1e-8 of NAV would leave the optimum loose by ~1e-3 in weight

@@ -6,16 +6,19 @@ edge iff ``x + lo C >= lo (1 + F)``; cash pays the costs, so its edges are
 ``x - (1 - lo) C >= lo (1 + F)`` and ``x - (1 - hi) C <= hi (1 + F)``. Where ``C`` makes a row
 harder (risky upper, cash lower) it enters as the epigraph variable of every cost paid now,
 exact and convex. Where it makes a row easier (risky lower, cash upper) only the costs linear
-in the trades ``C_1`` (spread and commission, affine) enter, and only for hard bands: exact
-without impact, conservative by the nonlinear costs with it. A solved portfolio is then a fixed
-point (its re-solve finds the band edge where the first solve left it).
+in the trades ``C_1`` (spread and commission, affine) enter: exact without impact, conservative
+by the nonlinear costs with it. A solved portfolio is then a fixed point (its re-solve finds the
+band edge where the first solve left it, not ``lo C`` inside it).
 
-Why not for soft bands: the credit makes paying costs move a weight toward its band (a smaller
-NAV), which a soft band's penalty would buy at ``band_penalty x lo`` per unit of cost; a class
-that cannot be bought would then be churned toward its edge. Soft rows hold both of these
-edges before costs (conservative by ``lo C`` and ``(1 - hi) C``). With hard bands the credit
-never beats trading the class itself (its cost is ``1 / lo`` per unit of weight against the
-spread). ``to_target`` collapses the band and holds it before costs (after them it cannot be
+The credit makes paying costs move a weight toward its band (a smaller NAV). With hard bands
+that never beats trading the class itself (``1 / lo`` per unit of weight against the spread).
+A soft band's penalty would buy it at ``band_penalty x lo`` per unit of cost, so a class that
+cannot be bought would be churned toward its edge: soft rows take the credit only when
+``band_penalty x (sum of the credits) <= BURN_LIMIT``, so that a unit of cost never earns a unit
+of penalty (at the default penalty of 1 they do, as the credits sum to less than 0.9 unless the
+lower edges do); otherwise they hold these edges before costs, conservative by ``lo C`` (a
+partial credit, tried, moved re-solves further than none).
+``to_target`` collapses the band and holds it before costs (after them it cannot be
 both). In ``z = x - t (1 + F)``:
 
 .. math::
@@ -24,8 +27,9 @@ both). In ``z = x - t (1 + F)``:
     z - l_c C + l_1 C_1 \ge (lo - t)(1 + F) - v,
 
 with ``u_c = hi, u_1 = 0, l_c = 0, l_1 = lo`` for a risky class and
-``u_c = 0, u_1 = 1 - hi, l_c = 1 - lo, l_1 = 0`` for cash (``u_1 = l_1 = 0`` with soft bands),
-and soft-band slacks ``0 <= o, v <= SOFT_SLACK_CAP`` costing ``band_penalty`` each.
+``u_c = 0, u_1 = 1 - hi, l_c = 1 - lo, l_1 = 0`` for cash (``u_1 = l_1 = 0`` for soft bands
+with a high penalty, above), and soft-band slacks ``0 <= o, v <= SOFT_SLACK_CAP`` costing
+``band_penalty`` each.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from optirebal.program.terms.base import BaseTerm, Context, Point
 
 if TYPE_CHECKING:
     from optirebal.program.data import ProblemData
+
+BURN_LIMIT = 0.9
+"""Most penalty a unit of cost may earn through the soft rows' cost credit (module docstring)."""
 
 SOFT_SLACK_CAP = 10.0
 """Largest band violation (weight) a soft band may take; large enough never to bind."""
@@ -62,12 +69,18 @@ def band_cost_weights(data: ProblemData) -> CostWeights:
     if data.policy.mode == "to_target":
         return CostWeights(*(np.zeros(n_k) for _ in range(4)))
     is_cash = np.array([k == data.policy.cash_class for k in data.classes])
-    credit = 0.0 if data.soft_bands else 1.0
+    upper_linear = np.where(is_cash, np.clip(1.0 - data.upper, 0.0, None), 0.0)
+    lower_linear = np.where(is_cash, 0.0, np.clip(data.lower, 0.0, None))
+    credit = 1.0
+    if data.soft_bands:
+        # paying a unit of cost earns at most band_penalty x (sum of the credits) of penalty:
+        # held below BURN_LIMIT, churn never pays (module docstring)
+        reach = data.band_penalty * float(upper_linear.sum() + lower_linear.sum())
+        credit = 1.0 if reach <= BURN_LIMIT else 0.0
     return CostWeights(
         upper=np.where(is_cash, 0.0, np.clip(data.upper, 0.0, None)),
         lower=np.where(is_cash, np.clip(1.0 - data.lower, 0.0, None), 0.0),
-        upper_linear=credit * np.where(is_cash, np.clip(1.0 - data.upper, 0.0, None), 0.0),
-        lower_linear=credit * np.where(is_cash, 0.0, np.clip(data.lower, 0.0, None)))
+        upper_linear=credit * upper_linear, lower_linear=credit * lower_linear)
 
 
 def band_rows(data: ProblemData, x: Point) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ is smaller and keeps an interior. Costs per unit of gross traded value ``g_p = b
           + \text{per\_share}_i / \text{price}_i,
 
 a tie-break of :data:`TIE_BREAK` per unit of gross turnover, so that among equally good trade
-lists the smallest is chosen, and :data:`TIE_SQUARE` times the squared trades, so that the
-optimum is unique. In the elastic form every cap is a relaxable row and the lot
+lists the smallest is chosen, and :data:`TIE_SQUARE` times the squared positions after the
+trades, so that the optimum is unique. In the elastic form every cap is a relaxable row and the lot
 quantity a physical one that never gives.
 """
 
@@ -31,14 +31,16 @@ TIE_BREAK = 1e-6
 """Cost per unit of gross turnover (0.01 bp) added to every objective, so that among equally good
 trade lists the smallest is chosen and no trade beats a costless round trip."""
 
-TIE_SQUARE = 1e-7
-"""Weight of the sum of squared trades (buys per pair, sells per lot; weights) added to every
-objective. Without it an optimum with flat directions (no risk aversion, ``to_band``, two
-securities or lots of one class that cost the same) is a face, and the solver stops at a point
-of it that floating-point noise chooses (the same portfolio at 1,000 times the NAV moved weights
-by up to 6e-4). The square makes the optimum unique: the smallest trades of the face. It moves
-an optimum with curvature ``k`` by about ``2e-7 x trade / k`` (1e-7 of weight at the known
-answers' curvature 0.1) and never beats a cost difference of 1e-7 per unit."""
+TIE_SQUARE = 1e-8
+"""Weight of the sum of squared positions after the trades (per account and security that can
+trade; weights) added to every objective. Without it an optimum with flat directions (no risk
+aversion, ``to_band``, two securities of one class that cost the same) is a face, and the
+solver stops at a point of it that floating-point noise chooses (the same portfolio at 1,000
+times the NAV moved weights by up to 6e-4). The square makes the optimum unique. It is a
+function of the positions, not of the trades, so that re-solving the post-trade portfolio sees
+the same term and trades nothing (a square of the trades charged the first solve's last unit
+more than the re-solve's first). It leans toward smaller positions by ``2e-8 x position / k``
+at a curvature ``k`` (1.5e-6 of weight at the known answers' lowest, 0.01)."""
 
 
 def spread_rates(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +48,11 @@ def spread_rates(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
     sec = data.portfolio.securities
     spread = sec["half_spread_bps"].to_numpy(dtype=float) / 1e4
     return spread, data.linear_cost - spread
+
+
+def held_by_pair(data: ProblemData) -> np.ndarray:
+    """Per pair, the value held before the trades (weights)."""
+    return np.bincount(data.lot_pair, weights=data.lot_weight, minlength=data.n_pairs)
 
 
 def gross(data: ProblemData, x: Point) -> np.ndarray:
@@ -93,8 +100,16 @@ class Trades(BaseTerm):
         ctx.pair_cost = rate * pair_gross
         ctx.linear_pair_cost = ctx.pair_cost
         bld.minimize(pair_gross, rate + TIE_BREAK)
-        bld.minimize_squares("buys", TIE_SQUARE)
-        bld.minimize_squares("sells", TIE_SQUARE)
+        if not bld.elastic:
+            # the square of each position after the trades (a function of the state, so a
+            # re-solve of the post-trade portfolio sees the same term; see TIE_SQUARE)
+            held = held_by_pair(d)
+            moved = np.flatnonzero(pair_gross.nonzero_rows())
+            if len(moved):
+                after = bld.variable("positions after", len(moved))
+                change = (ctx.buys - d.lots_to_pairs @ ctx.sells)[moved]
+                bld.equal("positions after", after - change, held[moved])
+                bld.minimize_squares("positions after", TIE_SQUARE)
 
     def costs(self, data: ProblemData, x: Point) -> dict[str, float]:
         spread, commission = spread_rates(data)
@@ -103,8 +118,10 @@ class Trades(BaseTerm):
                 "commission": float(commission[data.pair_security] @ g)}
 
     def objective(self, data: ProblemData, x: Point) -> float:
+        after = held_by_pair(data) + x.buys - data.pair_sells(x.sells)
+        moved = gross(data, Point.of(data.buy_cap, data.sell_cap)) > 0
         return float(sum(self.costs(data, x).values()) + TIE_BREAK * gross(data, x).sum()
-                     + TIE_SQUARE * (np.sum(x.buys**2) + np.sum(x.sells**2)))
+                     + TIE_SQUARE * np.sum(after[moved] ** 2))
 
     def residual(self, data: ProblemData, x: Point) -> float:
         return float(max(np.max(-x.buys, initial=0.0), np.max(-x.sells, initial=0.0),
