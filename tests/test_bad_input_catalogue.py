@@ -779,7 +779,32 @@ TIME_CASES: list[tuple[str, Callable[[Path], object], type, str, object]] = [
         build(frames()), orb.Policy(T), prices(), [0.0]), IE, "widths", "0"),
 ]
 
-CASES = POLICY_CASES + TOML_CASES + FILE_CASES + FRAME_CASES + RISK_CASES + TIME_CASES
+
+
+def _schedule(orders: dict[str, list[Any]], **market: list[Any]) -> Callable[[Path], object]:
+    """An execution schedule of ``orders`` against a one-security market with ``market``'s
+    columns changed or added."""
+    from optirebal.execution import schedule
+
+    columns = {"price": [50.0], "daily_volatility": [0.02], "daily_volume": [1e6], **market}
+    return lambda _: schedule(pd.DataFrame(orders), pd.DataFrame(columns, index=["A"]),
+                              risk_aversion=0.0, intervals=4)
+
+
+ORDERS = {"security": ["A"], "shares": [1_000.0]}
+EXECUTION_CASES: list[tuple[str, Callable[[Path], object], type, str, object]] = [
+    ("execution: market column misspelled", _schedule(ORDERS, daily_volumne=[1e6]), IE,
+     "daily_volumne", None),
+    ("execution: orders column misspelled", _schedule({"security": ["A"], "share": [1e3]}), IE,
+     "share", None),
+    ("execution: volume that is not a number", _schedule(ORDERS, daily_volume=["many"]), IE,
+     "daily_volume", "A"),
+    ("execution: shares that are not finite", _schedule({"security": ["A"],
+                                                         "shares": [np.inf]}), IE, "shares", 0),
+]
+
+CASES = (POLICY_CASES + TOML_CASES + FILE_CASES + FRAME_CASES + RISK_CASES + TIME_CASES
+         + EXECUTION_CASES)
 
 
 def test_the_catalogue_is_large_and_distinct() -> None:

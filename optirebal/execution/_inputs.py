@@ -7,6 +7,7 @@ rounding and the reports never see pandas objects or unchecked numbers. Errors n
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -29,6 +30,29 @@ from optirebal.risk import RiskModel
 
 MARKET_COLUMNS = ("price", "daily_volatility", "daily_volume")
 """Columns every market frame needs: currency per share, fraction per day, shares per day."""
+
+ORDER_COLUMNS = ("security", "shares", "account", "side", "price", "value", "reason")
+"""Columns an orders frame may carry: ``security`` and ``shares`` are read; the others are those
+of :attr:`optirebal.result.Result.orders`, accepted so that a result's orders pass as they are."""
+
+
+def _known_columns(frame: pd.DataFrame, known: list[str], what: str) -> None:
+    """An unknown (misspelled) column of ``frame`` is an InputError with the nearest known name:
+    read silently, ``daily_volumne`` would leave the schedule without the volume it names."""
+    for name in map(str, frame.columns):
+        if name in known or name.startswith("exposure_"):
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+        hint = f"; did you mean {near[0]!r}?" if near else f"; known columns: {', '.join(known)}"
+        raise InputError(f"unknown column in {what}{hint}", field=name)
+
+
+def _market_columns() -> list[str]:
+    """Columns a market frame may carry: the schedule's own, and a portfolio's securities
+    columns (so that ``portfolio.securities`` with the volume columns added passes as it is)."""
+    from optirebal.portfolio import SECURITIES
+
+    return [*MARKET_COLUMNS, "shares_outstanding", *SECURITIES.columns]
 
 WHOLE_SHARES = 1e-9
 """A parent order within this relative distance of a whole number is that whole number (sums of
@@ -187,6 +211,7 @@ def read_orders(orders: Any) -> pd.Series:
             f"{type(orders).__name__}",
             field="orders",
         )
+    _known_columns(frame, list(ORDER_COLUMNS), "orders")
     for column in ("security", "shares"):
         if column not in frame.columns:
             raise InputError(f"orders need a column {column!r}", field=column)
@@ -264,6 +289,7 @@ def _market(
         raise InputError(
             f"must be a DataFrame indexed by security, got {type(market).__name__}", field="market"
         )
+    _known_columns(market, _market_columns(), "market")
     if not market.index.is_unique:
         duplicated = market.index[market.index.duplicated()][0]
         raise InputError("security appears twice in market", field="market", row=duplicated)
