@@ -9,7 +9,7 @@ step repaired or fixed is an :class:`~optirebal.events.Event`.
 
 from __future__ import annotations
 
-from optirebal.decode import Trades, decode, wash_conflicts
+from optirebal.decode import Trades, decode, no_trade_is_as_good, wash_conflicts
 from optirebal.decode.frames import Decision, build_result
 from optirebal.decode.relief import relief_event
 from optirebal.errors import InfeasibleError, SolverError
@@ -26,7 +26,12 @@ from optirebal.program.fixes import (
 )
 from optirebal.program.prepare import build_problem_data
 from optirebal.program.regions import solve_tax_program
-from optirebal.program.solve import TOLERANCE, Infeasible, Solution, answer_events
+from optirebal.program.solve import (
+    TOLERANCE,
+    Infeasible,
+    Solution,
+    answer_events,
+)
 from optirebal.program.workspace import Workspace
 from optirebal.result import Diagnostics, Result
 from optirebal.triggers import quiet_reason, triggered
@@ -116,6 +121,11 @@ class Rebalancer:
         workspace.learn_directions(data, solution, sides)
         data, solution = drop_small_orders(data, solution, run, run.events)
         trades = decode(data, solution.buys, solution.sells, solution.solver, solution.derivatives)
+        if no_trade_is_as_good(data, trades, solution.solver):
+            run.events.append(Event("no_trade_preferred", "no trade holds every constraint and "
+                                    "the trades found improve on it by less than the solver's "
+                                    "accuracy: nothing is traded", value=0.0))
+            trades = Trades.none(data)
         diag = Diagnostics(
             solver=solution.solver, status=solution.status, iterations=solution.iterations,
             compile_seconds=run.build_seconds, solve_seconds=run.solve_seconds,

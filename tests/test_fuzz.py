@@ -736,13 +736,12 @@ class Known:
 # entry has its own strict xfail test on its seeds, which flips when the package is fixed.
 KNOWN = {
     "resolve_residue": Known(
-        "resolve_trades", (1601, 1652, 3432),
+        "resolve_trades", (1787, 3432, 4933),
         "issue 13: re-solving after linear-cost trades still moves 1e-6 to 1e-5 of NAV on about "
-        "one case in eight (below the first solve's costs by 10 to 100 times): soft bands with a "
-        "high penalty hold lower edges before costs (program/terms/bands.py, BURN_LIMIT), the "
-        "tracking error's scale is 1 + F where the post-trade NAV 1 + F - C would be exact "
-        "(program/terms/tracking.py), and flat directions turn those 1e-4 differences of slope "
-        "into trades"),
+        "one linear-cost case in twenty: soft bands (soft_bands, or the buy_only / sell_only / "
+        "cash_only modes) whose penalty could pay for churn hold their loosening edges before "
+        "costs (program/terms/bands.py, BURN_LIMIT), and the tracking error's scale is 1 + F "
+        "where the post-trade NAV 1 + F - C would be exact (program/terms/tracking.py)"),
 }
 
 
@@ -785,6 +784,11 @@ FIXED = {
         "resolve_trades (cash_only)", (495, 1502, 3727),
         "cash_only raised more than an account's shortfall and the re-solve deployed it; a "
         "raising account now raises exactly what it needs"),
+    "solver_residue": Known(
+        "resolve_trades", (1581, 1601, 1652, 2504),
+        "where the optimum is to trade nothing, the solver stopping within its gap returned "
+        "trades of about 1e-6 of NAV no better than none; decode now places no trade when no "
+        "trade holds every constraint and the trades improve on it by less than 1e-12 of NAV"),
     "resolve_costs": Known(
         "resolve_trades", (510, 1615),
         "re-solving after linear-cost trades moved about the first solve's costs: the tracking "

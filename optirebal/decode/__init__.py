@@ -9,7 +9,14 @@
 
 from __future__ import annotations
 
-from optirebal.decode.rounding import decode, group_flows, verify, wash_conflicts
+from optirebal.decode.rounding import (
+    decode,
+    group_flows,
+    no_trade_is_as_good,
+    verify,
+    wash_conflicts,
+)
 from optirebal.decode.trades import CASH_TOLERANCE, Trades
 
-__all__ = ["CASH_TOLERANCE", "Trades", "decode", "group_flows", "verify", "wash_conflicts"]
+__all__ = ["CASH_TOLERANCE", "Trades", "decode", "group_flows", "no_trade_is_as_good", "verify",
+           "wash_conflicts"]

@@ -29,6 +29,7 @@ from optirebal.errors import DecodeError, InfeasibleError
 from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE
+from optirebal.program.terms import constraint_residual, objective_value
 from optirebal.program.terms.bands import band_excess, band_rows
 from optirebal.program.terms.base import Point
 from optirebal.program.terms.cash import cash_shortfall
@@ -145,6 +146,30 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         trades = dataclasses.replace(trades, band_tolerance=trades.band_tolerance + extra)
     verify(data, trades)
     return trades
+
+
+NO_TRADE_GAIN = 1e-12
+"""Least improvement on no trade (fraction of NAV, 1e-8 bp) that makes decoded trades worth
+placing: ten times the tightest duality gap the solvers are held to
+(:data:`optirebal.program.solvers.QP_GAP`). Where the optimum is to trade nothing (a portfolio
+at its no-trade edge, such as one just rebalanced) a solver stopping within its gap returns
+trades of about 1e-6 of NAV that are no better than none."""
+
+
+def no_trade_is_as_good(data: ProblemData, trades: Trades, solver: str) -> bool:
+    """Whether no trade at all holds every constraint of the program and the decoded ``trades``
+    improve the objective (the terms' numpy twins) by less than :data:`NO_TRADE_GAIN`."""
+    derivatives = trades.derivatives
+    if not (trades.buy_shares.any() or trades.sell_shares.any()
+            or (derivatives is not None and np.any(derivatives))):
+        return False
+    zero = None if derivatives is None else np.zeros_like(derivatives)
+    none = Point.of(np.zeros_like(trades.buys), np.zeros_like(trades.sells), zero)
+    if not constraint_residual(data, none) <= TOLERANCE[solver]:
+        return False
+    gain = objective_value(data, none) - objective_value(
+        data, Point.of(trades.buys, trades.sells, derivatives))
+    return gain < NO_TRADE_GAIN
 
 
 def sellable_shares(data: ProblemData) -> np.ndarray:
