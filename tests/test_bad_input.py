@@ -523,6 +523,16 @@ def test_turnover_cap_too_small() -> None:
     assert set(info.value.conflicts) == {"band upper 'equity' (0.65)", "turnover cap (0.01)"}
 
 
+@pytest.mark.parametrize("model", ["linear", "exact"])
+def test_gain_budget_against_a_band(model: str) -> None:
+    # reaching 65% needs a sale of 10.75 of stock bought at 1.00 and worth 1.75: a gain of 4.61,
+    # above a hard budget of 1; the budget's slack is the smaller, and the band is named too
+    policy = orb.Policy(TARGETS, costs=NO_IMPACT, tax=orb.Tax(model=model, gain_budget=1.0))
+    with pytest.raises(orb.InfeasibleError) as info:
+        orb.solve(stock_and_cash(price=1.75, account_type="taxable"), policy)
+    assert set(info.value.conflicts) == {"band upper 'equity' (0.65)", "gain budget (1.00)"}
+
+
 def test_cash_reserve_against_a_band() -> None:
     # a reserve of 50 of NAV 100 forces equity to at most 50%, below the 55% edge
     portfolio = stock_and_cash().with_accounts(cash_reserve={"fund": 50.0})

@@ -269,14 +269,17 @@ def test_a_no_benefit_wash_sale_lot_in_the_order_is_sold_and_flagged() -> None:
 def test_a_fixed_order_can_make_a_hard_gain_budget_infeasible() -> None:
     # 250 shares at no net gain: C, B and half of D by specific identification (-2,000 + 1,000
     # + 1,000); FIFO sales of 250 realize at least the chord 5/6 x 3,000 = 2,500 in the
-    # program, 4,000 in order. The diagnosis names the budget, never the order.
+    # program, 4,000 in order. The diagnosis names the budget and the band edges the sale is for
+    # (equity down to 37.5%, cash up to 62.5%), never the order.
     policy = sell_to(0.375, "linear", "optimal", tax={"gain_budget": 0.0})
     result = orb.solve(four_lots(), policy)
     net = item(result, "realized_short") + item(result, "realized_long")
     assert net == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(orb.InfeasibleError) as info:
         orb.solve(four_lots(), sell_to(0.375, "linear", "fifo", tax={"gain_budget": 0.0}))
-    assert info.value.conflicts == ("gain budget (0.00)",)
+    assert info.value.conflicts[0] == "gain budget (0.00)"
+    assert set(info.value.conflicts[1:]) == {"band upper 'equity' (0.375)",
+                                             "band lower 'cash' (0.625)"}
 
 
 # --- the program and the pure rule --------------------------------------------------------------

@@ -268,6 +268,9 @@ class Builder:
     """In the elastic form (the infeasibility diagnosis) every relaxable block gets a
     non-negative slack per row, the objective is the sum of slacks, and cost terms are dropped."""
     slacks: dict[str, tuple[slice, Callable[[int], str] | None]] = field(default_factory=dict)
+    slack_costs: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per relaxable block, the cost of each row's slack in the elastic form (1 where absent):
+    the diagnosis prices the rows it has named high to find the rows they conflict with."""
 
     def variable(self, name: str, size: int) -> Affine:
         """A new variable block of ``size`` entries, as an affine expression."""
@@ -317,7 +320,7 @@ class Builder:
                                      np.zeros(expression.size)))
             expression = expression - slack
             columns = np.arange(self.variables[f"slack: {name}"].start, self.n)
-            self.linear.append((columns, np.ones(slack.size)))
+            self.linear.append((columns, self.slack_costs.get(name, np.ones(slack.size))))
             # a small square spreads the slack evenly over rows that can share the conflict, so
             # each of them is named (the sum of slacks alone is flat between them)
             self.quadratic.append((columns, np.full(slack.size, ELASTIC_SPREAD)))

@@ -50,10 +50,13 @@ def terms_for(data: ProblemData) -> tuple[Term, ...]:
     return (*TERMS[:at], *extra, *TERMS[at:])
 
 
-def build_program(data: ProblemData, elastic: bool = False) -> tuple[ConicProgram, Context]:
-    """The conic program of ``data`` built from its terms (the elastic form when asked), and the
-    build context, whose ``buys``, ``sells`` map a solution back to trades."""
-    builder = Builder(elastic=elastic)
+def build_program(data: ProblemData, elastic: bool = False,
+                  slack_costs: dict[str, np.ndarray] | None = None
+                  ) -> tuple[ConicProgram, Context]:
+    """The conic program of ``data`` built from its terms (the elastic form when asked, with
+    ``slack_costs`` per relaxable block), and the build context, whose ``buys``, ``sells`` map a
+    solution back to trades."""
+    builder = Builder(elastic=elastic, slack_costs=dict(slack_costs or {}))
     ctx = Context(builder, data)
     for term in terms_for(data):
         if term.applies(data):
