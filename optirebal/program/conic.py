@@ -59,7 +59,16 @@ class Affine:
     def _fill(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
               shape: tuple[int, int], constant: np.ndarray | float) -> None:
         self.rows, self.cols, self.vals, self.shape = rows, cols, vals, shape
-        self.constant = np.broadcast_to(np.asarray(constant, dtype=float), (shape[0],)).copy()
+        # the two common cases without np.broadcast_to, whose overhead (a few microseconds)
+        # was a tenth of a build: thousands of expressions are made per program
+        if isinstance(constant, float | int):
+            self.constant = np.full(shape[0], float(constant))
+        elif (type(constant) is np.ndarray and constant.dtype == np.float64
+              and constant.shape == (shape[0],)):
+            self.constant = constant.copy()
+        else:
+            self.constant = np.broadcast_to(np.asarray(constant, dtype=float),
+                                            (shape[0],)).copy()
 
     @classmethod
     def of(cls, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int],
@@ -188,11 +197,15 @@ _COLUMNS: dict[int, tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, sp.
 _COLUMNS_KEPT = 32
 
 
-def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix:
+def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix | _Columns:
     """``left`` in CSC form. The problem data's maps (lots to pairs, pairs to accounts,
     exposures) are CSR and meet several products per build and the same ones on a re-solve:
     their conversion is kept, and re-used only for the same object with the same arrays (a
-    matrix changed in place is converted again)."""
+    matrix changed in place is converted again). A dense ``left`` (a class-by-one column of
+    band credits, a factor matrix) is read into the same arrays directly (:func:`_dense_columns`).
+    """
+    if type(left) is np.ndarray and left.ndim == 2:
+        return _dense_columns(left)
     if not isinstance(left, sp.csr_matrix):
         return sp.csc_matrix(left)
     kept = _COLUMNS.get(id(left))
@@ -205,6 +218,30 @@ def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix:
         del _COLUMNS[next(iter(_COLUMNS))]  # the oldest
     _COLUMNS[id(left)] = (left, left.data.copy(), left.indices.copy(), left.indptr.copy(), out)
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Columns:
+    """The CSC arrays of a dense matrix, as :func:`_by_column` hands them to
+    :meth:`Affine.__rmatmul__`."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+
+
+def _dense_columns(left: np.ndarray) -> _Columns:
+    """The CSC arrays of dense ``left``, equal to those of ``scipy.sparse.csc_matrix(left)``
+    (explicit zeros dropped, rows ascending within each column) without its checks and
+    conversions, which cost more than the small matrices of a build."""
+    values = np.asarray(left, dtype=float)
+    by_column = values.T
+    cols, rows = np.nonzero(by_column)  # row-major over the transpose: by column, then row
+    indptr = np.zeros(values.shape[1] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cols, minlength=values.shape[1]), out=indptr[1:])
+    return _Columns(indptr, rows.astype(np.int64), by_column[cols, rows],
+                    (int(values.shape[0]), int(values.shape[1])))
 
 
 @dataclass(eq=False)
