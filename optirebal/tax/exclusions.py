@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
+from optirebal.frame_checks import positions
 from optirebal.tax.ledger import WINDOW_DAYS
 
 __all__ = ["Exclusions", "validate_history", "validate_scheduled", "wash_exclusions"]
@@ -289,8 +290,8 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     group = securities["group"].to_numpy()
     group_of = dict(zip(map(str, securities.index), group, strict=True))
     window = dt.timedelta(days=WINDOW_DAYS)
-    lot_group = group[securities.index.get_indexer(lots["security"])]
-    lot_taxable = kind[accounts.index.get_indexer(lots["account"])] == "taxable"
+    lot_group = group[positions(securities.index, lots["security"])]
+    lot_taxable = kind[positions(accounts.index, lots["account"])] == "taxable"
     basis = lots["cost_basis"].to_numpy(dtype=float)
     if days_held is None:
         stamps = pd.to_datetime(lots["acquired"])
@@ -299,6 +300,7 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     else:
         recent = (days_held >= 0) & (days_held <= WINDOW_DAYS)
     loss = lot_taxable & (lot_value < basis)
+    acquired = lots["acquired"].to_numpy()
     notes: list[str] = []
 
     # rule 1: replacement shares around today (other recent lots, scheduled buys)
@@ -323,8 +325,7 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     for n in map(int, np.flatnonzero(loss & candidate)):
         g = lot_group[n]
         others = [m for m in recent_lots.get(g, []) if m != n]
-        why = [f"lot {lots.index[m]!r} bought {_date(lots['acquired'].iloc[m])}"
-               for m in others]
+        why = [f"lot {lots.index[m]!r} bought {_date(acquired[m])}" for m in others]
         why += soon.get(g, [])
         if why:
             washed[n] = True
