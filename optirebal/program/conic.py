@@ -95,6 +95,19 @@ class Affine:
         """``M`` with ``width`` columns."""
         return sp.csr_matrix((self.vals, (self.rows, self.cols)), shape=(self.size, width))
 
+    def value(self, x: np.ndarray) -> np.ndarray:
+        """``M x + c`` at the point ``x`` (one entry per variable of the program).
+
+        When no row has two entries (the trades: one variable per open buy or sell), each
+        row's value is ``v x_j + c`` computed as ``padded(len(x)) @ x + c`` computes it (a sum
+        starting from zero), without building the sparse matrix; otherwise through it."""
+        if len(self.rows) == 0:
+            return np.zeros(self.size) + self.constant
+        if np.bincount(self.rows, minlength=self.size).max() <= 1:
+            return np.bincount(self.rows, weights=self.vals * x[self.cols],
+                               minlength=self.size) + self.constant
+        return self.padded(len(x)) @ x + self.constant
+
     def nonzero_rows(self) -> np.ndarray:
         """Whether each row involves a variable (a nonzero coefficient)."""
         return np.bincount(self.rows[self.vals != 0], minlength=self.size) > 0
