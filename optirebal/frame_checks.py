@@ -1,8 +1,11 @@
-"""Checks shared by the input frames (portfolio, derivatives): numeric columns and ids.
+"""Checks shared by the input frames (portfolio, derivatives): numeric columns and ids; and
+:func:`positions`, the lookup of ids in a frame's index.
 
 Column schemas are in :mod:`optirebal.schema`."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,3 +52,13 @@ def indexed(frame: pd.DataFrame, name: str, what: str, duplicates: bool = True
     if dup.any():
         raise InputError(f"duplicate {name} id in {what}", field=name, row=out.index[dup][0])
     return out
+
+
+def positions(index: pd.Index, values: pd.Series | Sequence[object]) -> np.ndarray:
+    """Position in ``index`` of each of ``values`` (-1 where absent), as int64: what
+    ``index.get_indexer(values).astype(np.int64)`` returns, through a dict. ``get_indexer`` on
+    text indexes cost about 0.1 ms a call, a few times per household of a batch; the indexes
+    here are a household's accounts or the universe's securities, a few dozen names."""
+    where = {name: n for n, name in enumerate(index)}
+    items = values.to_numpy() if isinstance(values, pd.Series) else values
+    return np.fromiter((where.get(v, -1) for v in items), dtype=np.int64, count=len(items))

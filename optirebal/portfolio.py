@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
-from optirebal.frame_checks import check_finite, indexed
+from optirebal.frame_checks import check_finite, indexed, positions
 from optirebal.risk import RiskModel
 from optirebal.schema import Col, FrameSchema, date, number, numeric_matrix, validate_frame
 
@@ -397,7 +397,11 @@ class Portfolio:
     @cached_property
     def lot_values(self) -> pd.Series:
         """Market value of each lot (currency)."""
-        price = self.securities["price"].reindex(self.lots["security"]).to_numpy()
+        # by position (a dict), not a reindex by label: this runs for every household of a
+        # batch; a security not in the universe (position -1, the NaN appended) is NaN, as the
+        # reindex gives
+        where = positions(self.securities.index, self.lots["security"])
+        price = np.append(self.securities["price"].to_numpy(dtype=float), np.nan)[where]
         return pd.Series(self.lots["quantity"].to_numpy() * price, index=self.lots.index,
                          name="value")
 

@@ -59,7 +59,16 @@ class Affine:
     def _fill(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
               shape: tuple[int, int], constant: np.ndarray | float) -> None:
         self.rows, self.cols, self.vals, self.shape = rows, cols, vals, shape
-        self.constant = np.broadcast_to(np.asarray(constant, dtype=float), (shape[0],)).copy()
+        # the two common cases without np.broadcast_to, whose overhead (a few microseconds)
+        # was a tenth of a build: thousands of expressions are made per program
+        if isinstance(constant, float | int):
+            self.constant = np.full(shape[0], float(constant))
+        elif (type(constant) is np.ndarray and constant.dtype == np.float64
+              and constant.shape == (shape[0],)):
+            self.constant = constant.copy()
+        else:
+            self.constant = np.broadcast_to(np.asarray(constant, dtype=float),
+                                            (shape[0],)).copy()
 
     @classmethod
     def of(cls, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int],
@@ -85,6 +94,19 @@ class Affine:
     def padded(self, width: int) -> sp.csr_matrix:
         """``M`` with ``width`` columns."""
         return sp.csr_matrix((self.vals, (self.rows, self.cols)), shape=(self.size, width))
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        """``M x + c`` at the point ``x`` (one entry per variable of the program).
+
+        When no row has two entries (the trades: one variable per open buy or sell), each
+        row's value is ``v x_j + c`` computed as ``padded(len(x)) @ x + c`` computes it (a sum
+        starting from zero), without building the sparse matrix; otherwise through it."""
+        if len(self.rows) == 0:
+            return np.zeros(self.size) + self.constant
+        if np.bincount(self.rows, minlength=self.size).max() <= 1:
+            return np.bincount(self.rows, weights=self.vals * x[self.cols],
+                               minlength=self.size) + self.constant
+        return self.padded(len(x)) @ x + self.constant
 
     def nonzero_rows(self) -> np.ndarray:
         """Whether each row involves a variable (a nonzero coefficient)."""
@@ -133,7 +155,7 @@ class Affine:
         where = first + np.arange(int(counts.sum()))
         return Affine.of(by_column.indices[where].astype(np.int64), self.cols[entry],
                          by_column.data[where] * self.vals[entry],
-                         (int(by_column.shape[0]), self.width), left @ self.constant)
+                         (int(by_column.shape[0]), self.width), _times(left, self.constant))
 
     def sum(self) -> Affine:
         return Affine.of(np.zeros_like(self.rows), self.cols, self.vals, (1, self.width),
@@ -182,17 +204,45 @@ class Affine:
                          np.concatenate([p.constant for p in parts]))
 
 
-_COLUMNS: dict[int, tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, sp.csc_matrix]] = {}
+def _times(left: np.ndarray | sp.spmatrix, vector: np.ndarray) -> np.ndarray:
+    """``left @ vector``. For a CSR ``left``, each row's products are added in storage order
+    from zero, as scipy's CSR product adds them (the same floats), without its dispatch, which
+    cost more than the product for the maps of a build."""
+    if isinstance(left, sp.csr_matrix) and left.indptr.size == left.shape[0] + 1:
+        m = int(left.shape[0])
+        row = np.repeat(np.arange(m), np.diff(left.indptr))
+        return np.bincount(row, weights=left.data * vector[left.indices], minlength=m)
+    return np.asarray(left @ vector, dtype=float)
+
+
+def _sparse_columns(left: sp.csr_matrix) -> _Columns:
+    """The CSC arrays of CSR ``left``, equal to those of ``left.tocsc()``: entries by column,
+    and within a column in their CSR order (rows ascending), which a stable sort of the column
+    indices gives; without scipy's checks, which cost more than the sort here."""
+    n = int(left.shape[1])
+    order = np.argsort(left.indices, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(left.indices, minlength=n), out=indptr[1:])
+    rows = np.repeat(np.arange(int(left.shape[0]), dtype=np.int64), np.diff(left.indptr))
+    return _Columns(indptr, rows[order], np.asarray(left.data, dtype=float)[order],
+                    (int(left.shape[0]), n))
+
+
+_COLUMNS: dict[int, tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, _Columns]] = {}
 """Recent CSR matrices by id, with a copy of their arrays and their CSC form (see
 :func:`_by_column`)."""
 _COLUMNS_KEPT = 32
 
 
-def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix:
+def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix | _Columns:
     """``left`` in CSC form. The problem data's maps (lots to pairs, pairs to accounts,
     exposures) are CSR and meet several products per build and the same ones on a re-solve:
     their conversion is kept, and re-used only for the same object with the same arrays (a
-    matrix changed in place is converted again)."""
+    matrix changed in place is converted again). A dense ``left`` (a class-by-one column of
+    band credits, a factor matrix) is read into the same arrays directly (:func:`_dense_columns`).
+    """
+    if type(left) is np.ndarray and left.ndim == 2:
+        return _dense_columns(left)
     if not isinstance(left, sp.csr_matrix):
         return sp.csc_matrix(left)
     kept = _COLUMNS.get(id(left))
@@ -200,11 +250,35 @@ def _by_column(left: np.ndarray | sp.spmatrix) -> sp.csc_matrix:
             and np.array_equal(kept[3], left.indptr) and np.array_equal(kept[2], left.indices)
             and np.array_equal(kept[1], left.data)):
         return kept[4]
-    out = sp.csc_matrix(left)
+    out = _sparse_columns(left)
     if len(_COLUMNS) >= _COLUMNS_KEPT:
         del _COLUMNS[next(iter(_COLUMNS))]  # the oldest
     _COLUMNS[id(left)] = (left, left.data.copy(), left.indices.copy(), left.indptr.copy(), out)
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Columns:
+    """The CSC arrays of a dense matrix, as :func:`_by_column` hands them to
+    :meth:`Affine.__rmatmul__`."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+
+
+def _dense_columns(left: np.ndarray) -> _Columns:
+    """The CSC arrays of dense ``left``, equal to those of ``scipy.sparse.csc_matrix(left)``
+    (explicit zeros dropped, rows ascending within each column) without its checks and
+    conversions, which cost more than the small matrices of a build."""
+    values = np.asarray(left, dtype=float)
+    by_column = values.T
+    cols, rows = np.nonzero(by_column)  # row-major over the transpose: by column, then row
+    indptr = np.zeros(values.shape[1] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cols, minlength=values.shape[1]), out=indptr[1:])
+    return _Columns(indptr, rows.astype(np.int64), by_column[cols, rows],
+                    (int(values.shape[0]), int(values.shape[1])))
 
 
 @dataclass(eq=False)

@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from optirebal.errors import InputError
+from optirebal.frame_checks import positions
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
 from optirebal.program.caps import close
@@ -234,8 +235,8 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
 
     pair_account = np.repeat(np.arange(n_a), n_i)
     pair_security = np.tile(np.arange(n_i), n_a)
-    lot_account = acc.index.get_indexer(lots["account"]).astype(np.int64)
-    lot_security = sec.index.get_indexer(lots["security"]).astype(np.int64)
+    lot_account = positions(acc.index, lots["account"])
+    lot_security = positions(sec.index, lots["security"])
     lot_pair = lot_account * n_i + lot_security
 
     price = sec["price"].to_numpy(dtype=float)
@@ -257,7 +258,8 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
         raise InputError(f"withdrawals ({-flow.sum() * nav:,.2f}) exceed the NAV ({nav:,.2f})",
                          field="flow")
 
-    exposure = portfolio.exposures.reindex(index=risky).to_numpy(dtype=float)
+    # ``risky`` is the exposures' own index (Portfolio.classes): a copy, not a reindex
+    exposure = np.array(portfolio.exposures.to_numpy(dtype=float), dtype=float)
     held = np.bincount(lot_security, weights=lot_weight, minlength=n_i)
     exposure_before = exposure @ held
     if cash_class in policy.targets:

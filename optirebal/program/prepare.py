@@ -91,7 +91,7 @@ def with_tax(data: ProblemData) -> ProblemData:
     nav = data.nav
     substitute = _substitutes(data)
     exc = wash_exclusions(pf.securities, pf.accounts, pf.lots, pf.lot_values.to_numpy(),
-                          pf.as_of, pf.history, pf.scheduled)
+                          pf.as_of, pf.history, pf.scheduled, days_held=data.days_held)
     buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
     reasons = dict(data.cap_reasons)
     taxable = data.taxable_lot

@@ -122,8 +122,7 @@ def _accept(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,
     if not np.all(np.isfinite(x)):
         return f"{answer.status} but the solution is not finite"
     assert ctx.buys is not None and ctx.sells is not None
-    buys = ctx.buys.padded(program.n) @ x + ctx.buys.constant
-    sells = ctx.sells.padded(program.n) @ x + ctx.sells.constant
+    buys, sells = ctx.buys.value(x), ctx.sells.value(x)
     derivatives = x[program.variables["derivatives"]].copy() \
         if "derivatives" in program.variables else None
     point = Point(buys, sells, np.zeros(0) if derivatives is None else derivatives)

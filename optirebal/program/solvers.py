@@ -104,8 +104,8 @@ def _clarabel(program: ConicProgram, settings: Mapping[str, object],
         gap = settings["tol_gap_abs"]
         assert isinstance(gap, float)
         config.tol_gap_abs = config.tol_gap_rel = min(qp_gap, gap)
-    solver = clarabel.DefaultSolver(sp.triu(program.P, format="csc"), program.q, program.A,
-                                    program.b, cones, config)
+    solver = clarabel.DefaultSolver(_upper(program.P), program.q, program.A, program.b, cones,
+                                    config)
     solution = solver.solve()
     status = str(solution.status)
     mapped = {"Solved": OPTIMAL, "AlmostSolved": INACCURATE, "PrimalInfeasible": INFEASIBLE,
@@ -113,6 +113,17 @@ def _clarabel(program: ConicProgram, settings: Mapping[str, object],
                                                                                     status)
     return Answer(np.asarray(solution.x), np.asarray(solution.z), mapped,
                   int(solution.iterations), 0.0)
+
+
+def _upper(P: sp.spmatrix) -> sp.csc_matrix:
+    """The upper triangle of ``P`` in CSC form, as Clarabel takes it: ``P`` itself when it
+    is already an upper-triangular CSC matrix in canonical form without stored zeros (the
+    diagonal ``P`` that :meth:`~optirebal.program.conic.Builder.assemble` makes, for which
+    ``scipy.sparse.triu`` returns the same arrays at a tenth of a millisecond per solve)."""
+    if (isinstance(P, sp.csc_matrix) and P.has_canonical_format and bool(np.all(P.data != 0))
+            and bool(np.all(P.indices <= np.repeat(np.arange(P.shape[1]), np.diff(P.indptr))))):
+        return P
+    return sp.triu(P, format="csc")
 
 
 def _ecos(program: ConicProgram, settings: Mapping[str, object]) -> Answer:

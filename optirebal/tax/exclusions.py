@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.errors import InputError
+from optirebal.frame_checks import positions
 from optirebal.tax.ledger import WINDOW_DAYS
 
 __all__ = ["Exclusions", "validate_history", "validate_scheduled", "wash_exclusions"]
@@ -250,9 +251,16 @@ class Exclusions:
     notes: tuple[str, ...] = ()
 
 
+def _date(value: object) -> dt.date:
+    """A lot's acquisition date as printed in a reason (a validated lot holds a date)."""
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) \
+        else pd.Timestamp(value).date()
+
+
 def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.DataFrame,
                     lot_value: np.ndarray, as_of: dt.date, history: pd.DataFrame | None,
-                    scheduled: pd.DataFrame | None) -> Exclusions:
+                    scheduled: pd.DataFrame | None, *,
+                    days_held: np.ndarray | None = None) -> Exclusions:
     """Compute the pre-solve exclusions of rules 1 and 2 (module docstring).
 
     Parameters
@@ -265,23 +273,34 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
         The trade date.
     history, scheduled : DataFrame or None
         Validated by :func:`validate_history` and :func:`validate_scheduled`.
+    days_held : ndarray of int, optional
+        Per lot, calendar days from its acquisition to ``as_of`` (what the problem data has
+        computed already); read from ``lots.acquired`` when not given.
 
     Returns
     -------
     Exclusions
     """
-    kind = accounts["type"]
+    # plain arrays and dicts rather than Series.map and comparisons: this runs for every
+    # household of a batch, where pandas' fixed cost per operation was most of its time
+    kind = accounts["type"].to_numpy()
     if not (kind == "taxable").any():
         return Exclusions(np.zeros(len(lots), dtype=bool))  # no loss can be washed
-    group_of = securities["group"]
+    kind_of = dict(zip(map(str, accounts.index), kind, strict=True))
+    group = securities["group"].to_numpy()
+    group_of = dict(zip(map(str, securities.index), group, strict=True))
     window = dt.timedelta(days=WINDOW_DAYS)
-    lot_group = lots["security"].map(group_of).to_numpy()
-    lot_taxable = (lots["account"].map(kind) == "taxable").to_numpy()
+    lot_group = group[positions(securities.index, lots["security"])]
+    lot_taxable = kind[positions(accounts.index, lots["account"])] == "taxable"
     basis = lots["cost_basis"].to_numpy(dtype=float)
-    stamps = pd.to_datetime(lots["acquired"])
-    acquired = stamps.dt.date.to_numpy()
+    if days_held is None:
+        stamps = pd.to_datetime(lots["acquired"])
+        recent = ((stamps >= pd.Timestamp(as_of - window))
+                  & (stamps <= pd.Timestamp(as_of))).to_numpy()
+    else:
+        recent = (days_held >= 0) & (days_held <= WINDOW_DAYS)
     loss = lot_taxable & (lot_value < basis)
-    recent = ((stamps >= pd.Timestamp(as_of - window)) & (stamps <= pd.Timestamp(as_of))).to_numpy()
+    acquired = lots["acquired"].to_numpy()
     notes: list[str] = []
 
     # rule 1: replacement shares around today (other recent lots, scheduled buys)
@@ -292,7 +311,7 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
                 scheduled["shares"], strict=True):
             day = pd.Timestamp(date).date()
             if day <= as_of + window:
-                where = "IRA/Roth" if kind[account] != "taxable" else "taxable"
+                where = "IRA/Roth" if kind_of[account] != "taxable" else "taxable"
                 soon.setdefault(str(group_of[security]), []).append(
                     f"{count:g} {security} scheduled {day} in {account} ({where})")
     washed = np.zeros(len(lots), dtype=bool)
@@ -301,11 +320,12 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     for m in map(int, np.flatnonzero(recent)):
         recent_lots.setdefault(lot_group[m], []).append(m)
     replaced = set(recent_lots) | set(soon)  # groups with any replacement candidate
-    candidate = pd.Series(lot_group).isin(replaced).to_numpy()  # hashed: groups are strings
+    candidate = np.array([g in replaced for g in lot_group], dtype=bool) if replaced else \
+        np.zeros(len(lots), dtype=bool)
     for n in map(int, np.flatnonzero(loss & candidate)):
         g = lot_group[n]
         others = [m for m in recent_lots.get(g, []) if m != n]
-        why = [f"lot {lots.index[m]!r} bought {acquired[m]}" for m in others]
+        why = [f"lot {lots.index[m]!r} bought {_date(acquired[m])}" for m in others]
         why += soon.get(g, [])
         if why:
             washed[n] = True
@@ -314,16 +334,20 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     # rule 2: loss sales of the last 30 days not yet matched by later buys of the group
     blocked: dict[str, tuple[dt.date, str]] = {}
     if history is not None and len(history):
-        hist_group = history["security"].map(group_of).to_numpy()
-        hist_type = history["account"].map(kind).to_numpy()
+        hist_security = history["security"].to_numpy()
+        hist_account = history["account"].to_numpy()
+        hist_group = np.array([group_of[str(x)] for x in hist_security], dtype=object)
+        hist_type = np.array([kind_of[str(x)] for x in hist_account], dtype=object)
         days = [pd.Timestamp(d).date() for d in history["date"]]
         shares = history["shares"].to_numpy(dtype=float)
+        price = history["price"].to_numpy(dtype=float)
+        cost_basis = history["cost_basis"].to_numpy(dtype=float)
         used = np.zeros(len(history))  # replacement shares already matched, Reg. 1.1091-1(e)
         for n in range(len(history)):
             if not (shares[n] < 0 and hist_type[n] == "taxable"):
                 continue
-            proceeds = -shares[n] * float(history["price"].iloc[n])
-            lost = float(history["cost_basis"].iloc[n]) - proceeds
+            proceeds = -shares[n] * float(price[n])
+            lost = float(cost_basis[n]) - proceeds
             if lost <= _EPS * max(1.0, proceeds):
                 continue
             per_share = lost / -shares[n]
@@ -339,14 +363,14 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
                     if hist_type[m] != "taxable":
                         notes.append(
                             f"wash sale: the {take * per_share:,.2f} loss on {take:g} shares of "
-                            f"{history['security'].iloc[n]} sold {days[n]} is lost for good: "
-                            f"replaced in {history['account'].iloc[m]} ({hist_type[m]}) on "
+                            f"{hist_security[n]} sold {days[n]} is lost for good: "
+                            f"replaced in {hist_account[m]} ({hist_type[m]}) on "
                             f"{days[m]} (Rev. Rul. 2008-5)")
             end = days[n] + window
             if open_shares > _EPS and end >= as_of:
                 free = end + dt.timedelta(days=1)
                 block = (f"wash sale: group {g!r} sold at a loss on {days[n]} "
-                         f"({history['security'].iloc[n]} in {history['account'].iloc[n]}); "
+                         f"({hist_security[n]} in {hist_account[n]}); "
                          f"no buys until {free}")
                 if g not in blocked or blocked[g][0] < free:
                     blocked[g] = (free, block)
