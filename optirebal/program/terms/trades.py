@@ -55,6 +55,14 @@ def held_by_pair(data: ProblemData) -> np.ndarray:
     return np.bincount(data.lot_pair, weights=data.lot_weight, minlength=data.n_pairs)
 
 
+def movable_pairs(data: ProblemData) -> np.ndarray:
+    """The pairs that can trade (an open buy or a lot with an open sell): those whose position
+    after the trades the tie-break squares."""
+    sellable = np.bincount(data.lot_pair, weights=(data.sell_cap > 0).astype(float),
+                           minlength=data.n_pairs) > 0
+    return np.flatnonzero((data.buy_cap > 0) | sellable)
+
+
 def gross(data: ProblemData, x: Point) -> np.ndarray:
     """Gross traded value per pair (weights)."""
     return np.abs(x.buys) + np.abs(data.pair_sells(x.sells))
@@ -103,12 +111,11 @@ class Trades(BaseTerm):
         if not bld.elastic:
             # the square of each position after the trades (a function of the state, so a
             # re-solve of the post-trade portfolio sees the same term; see TIE_SQUARE)
-            held = held_by_pair(d)
-            moved = np.flatnonzero(pair_gross.nonzero_rows())
+            moved = movable_pairs(d)
             if len(moved):
                 after = bld.variable("positions after", len(moved))
                 change = (ctx.buys - d.lots_to_pairs @ ctx.sells)[moved]
-                bld.equal("positions after", after - change, held[moved])
+                bld.equal("positions after", after - change, held_by_pair(d)[moved])
                 bld.minimize_squares("positions after", TIE_SQUARE)
 
     def costs(self, data: ProblemData, x: Point) -> dict[str, float]:
@@ -118,10 +125,9 @@ class Trades(BaseTerm):
                 "commission": float(commission[data.pair_security] @ g)}
 
     def objective(self, data: ProblemData, x: Point) -> float:
-        after = held_by_pair(data) + x.buys - data.pair_sells(x.sells)
-        moved = gross(data, Point.of(data.buy_cap, data.sell_cap)) > 0
+        after = (held_by_pair(data) + x.buys - data.pair_sells(x.sells))[movable_pairs(data)]
         return float(sum(self.costs(data, x).values()) + TIE_BREAK * gross(data, x).sum()
-                     + TIE_SQUARE * np.sum(after[moved] ** 2))
+                     + TIE_SQUARE * np.sum(after**2))
 
     def residual(self, data: ProblemData, x: Point) -> float:
         return float(max(np.max(-x.buys, initial=0.0), np.max(-x.sells, initial=0.0),
