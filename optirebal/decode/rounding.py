@@ -107,21 +107,17 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
     buy_shares, sell_shares = _repair_cash(data, buy_shares, sell_shares, cap_shares,
                                            pair_sell > 0, lots_in_order, price, unit, change)
 
-    def tolerance(buy_now: np.ndarray, sell_now: np.ndarray,
-                  strict: bool = False) -> np.ndarray:
-        """Per class, one rounding unit of every order loading on it (weights): of the orders
-        kept, with ``strict``; else of those the program asked for too (an order rounded away
-        to nothing still moved its class by up to a unit)."""
-        kept = (buy_now > 0, sell_now > 0) if strict else ordered
-        return _band_tolerance(data, buy_now, sell_now, kept, price, unit)
+    def tolerance(buy_now: np.ndarray, sell_now: np.ndarray) -> np.ndarray:
+        """Per class, one rounding unit of every order kept that loads on it (weights): an order
+        rounded away to nothing earns no allowance."""
+        return _band_tolerance(data, buy_now, sell_now, (buy_now > 0, sell_now > 0), price, unit)
 
-    # repair towards the strict tolerance: an order rounded away to nothing earns no allowance;
     # what whole contracts moved is allowed from the start (no security trade should chase it
     # at another class's expense)
     allowance = 0.0 if contracts is None else contract_allowance(data, contracts)
     buy_shares, sell_shares = _repair_bands(
         data, buy_shares, sell_shares, cap_shares, lots_in_order, price, unit, change,
-        lambda b, s: tolerance(b, s, strict=True) + allowance)
+        lambda b, s: tolerance(b, s) + allowance)
     # what the repairs moved, per security (value, weights), reported as events
     repaired = (np.bincount(data.pair_security, minlength=len(data.securities),
                             weights=np.abs(buy_shares - rounded[0]) * price[data.pair_security])
@@ -138,7 +134,7 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         sells=sell_shares * price[lot_security] / data.nav,
         # the lot-size tolerance and nothing more: a band the repairs could not hold within it
         # is a DecodeError naming the class and the distance (verify), never a success
-        band_tolerance=tolerance(buy_shares, sell_shares, strict=True), repairs=repairs,
+        band_tolerance=tolerance(buy_shares, sell_shares), repairs=repairs,
         contracts=contracts, derivatives=change, derivative_solution=derivatives)
     if contracts is not None:
         extra = contract_tolerance(data, trades.buys, trades.sells, contracts,
