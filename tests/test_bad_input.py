@@ -533,6 +533,16 @@ def test_gain_budget_against_a_band(model: str) -> None:
     assert set(info.value.conflicts) == {"band upper 'equity' (0.65)", "gain budget (1.00)"}
 
 
+def test_soft_bands_are_never_named_in_a_conflict() -> None:
+    # cash_only (soft bands): a withdrawal of 90 with 40 of cash and the stock unsellable
+    portfolio = stock_and_cash().with_accounts(flow={"fund": -90.0})
+    policy = orb.Policy(TARGETS, mode="cash_only", costs=NO_IMPACT,
+                        restrictions=orb.Restrictions(no_sell=("fund/STK",)))
+    with pytest.raises(orb.InfeasibleError) as info:
+        orb.solve(portfolio, policy)
+    assert set(info.value.conflicts) == {"no_sell 'fund/STK'", "cash reserve of account 'fund'"}
+
+
 def test_cash_reserve_against_a_band() -> None:
     # a reserve of 50 of NAV 100 forces equity to at most 50%, below the 55% edge
     portfolio = stock_and_cash().with_accounts(cash_reserve={"fund": 50.0})

@@ -71,9 +71,10 @@ def diagnose(data: ProblemData) -> InfeasibleError:
     """Build the :class:`InfeasibleError` naming the conflicting constraints.
 
     The elastic solve names the rows whose slack is cheapest. When none of them is a band edge
-    (a gain budget, a turnover cap, a reserve), a second solve prices them high and names the
-    band edges that then take the slack: the bands the limit keeps out of reach (the gain
-    budget's slack is the smaller, and alone it would hide the band it conflicts with)."""
+    (a gain budget, a turnover cap, a reserve) and bands are hard, a second solve prices them
+    high and names the band edges that then take the slack: the bands the limit keeps out of
+    reach (the gain budget's slack is the smaller, and alone it would hide the band it
+    conflicts with)."""
     status, first = _elastic(data)
     if status == INFEASIBLE:
         return InfeasibleError(
@@ -84,7 +85,8 @@ def diagnose(data: ProblemData) -> InfeasibleError:
                                "failed too", conflicts=())
     named = {name: picked for name, picked in first.items() if len(picked[0])}
     passes = [named]
-    if named and not any(name in BANDS for name in named):
+    # soft bands never conflict: they take a penalty instead
+    if named and not data.soft_bands and not any(name in BANDS for name in named):
         status, second = _elastic(data, named)
         if status == OPTIMAL:
             passes.append({name: second[name] for name in BANDS if name in second})
