@@ -50,7 +50,7 @@ def _known_columns(frame: pd.DataFrame, known: list[str], what: str) -> None:
 def _market_columns() -> list[str]:
     """Columns a market frame may carry: the schedule's own, and a portfolio's securities
     columns (so that ``portfolio.securities`` with the volume columns added passes as it is)."""
-    from optirebal.portfolio import SECURITIES
+    from optirebal.portfolio_frames import SECURITIES
 
     return [*MARKET_COLUMNS, "shares_outstanding", *SECURITIES.columns]
 
