@@ -35,8 +35,7 @@ import pandas as pd
 
 from optirebal.errors import InputError, PolicyFileError
 from optirebal.policy import Policy, _known_keys, _read_toml, read_text
-from optirebal.portfolio import Portfolio
-from optirebal.portfolio_frames import check_cost_inputs
+from optirebal.portfolio import Portfolio, check_cost_inputs
 from optirebal.risk import RiskModel
 from optirebal.schema import date, numeric_matrix
 

@@ -24,8 +24,7 @@ Every frame is checked against its schema (:mod:`optirebal.portfolio_frames`; de
 an error naming it and the nearest known one, ``name`` and ``description`` columns are kept as
 given, dates are ISO 8601 (``YYYY-MM-DD``) or date objects. A cost column that is missing, or an
 empty cell of one, takes its default, and the portfolio records which (:attr:`Portfolio.defaults`);
-:func:`~optirebal.portfolio_frames.check_cost_inputs` refuses the impact columns a policy with
-impact needs.
+:func:`check_cost_inputs` refuses the impact columns a policy with impact needs.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from optirebal.frame_checks import check_finite, indexed, positions
 from optirebal.portfolio_frames import (
     ACCOUNTS,
     HISTORY,
+    IMPACT_COLUMNS,
     LOTS,
     SCHEDULED,
     STACK_FAILED,
@@ -64,7 +64,7 @@ from optirebal.risk import RiskModel
 from optirebal.schema import date, number, numeric_matrix
 
 if TYPE_CHECKING:
-    pass
+    from optirebal.policy import Policy
 
 
 @dataclass(frozen=True, eq=False)
@@ -401,3 +401,27 @@ def _numbers(values: Mapping[str, float] | pd.Series, name: str) -> pd.Series:
         for key, value in series.items():
             number(name, value, row=key)
     return series.astype(float)
+
+
+def check_cost_inputs(portfolio: Portfolio, policy: Policy) -> None:
+    """Refuse a policy with market impact on a portfolio without the impact inputs.
+
+    Impact is ``k sigma sqrt(V / ADV)``: a security whose ``daily_volatility`` (or
+    ``daily_traded_value``) took its default (0, or infinite) would trade without impact, so
+    with ``costs.impact`` other than ``"none"`` that is an error, not a silent zero.
+
+    Raises
+    ------
+    InputError
+        Naming the column and the first security that lacks it.
+    """
+    if policy.costs.impact == "none":
+        return
+    for column in IMPACT_COLUMNS:
+        rows = portfolio.defaults.get(column, ())
+        if rows:
+            missing = len(rows) == len(portfolio.securities)
+            what = "the column is missing" if missing else "the cell is empty"
+            raise InputError(f"{what}, and costs.impact = {policy.costs.impact!r} needs it for "
+                             "every security (give it, or set costs.impact = 'none')",
+                             field=column, row=rows[0])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,6 @@ import pandas as pd
 from optirebal.errors import InputError
 from optirebal.frame_checks import indexed
 from optirebal.schema import Col, FrameSchema, number, numeric_matrix, validate_frame
-
-if TYPE_CHECKING:
-    from optirebal.policy import Policy
-    from optirebal.portfolio import Portfolio
 
 ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 
@@ -110,30 +105,6 @@ def validate_signals(signals: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
             raise InputError(f"no security loads on class {name!r}", field="signals",
                              row=str(name))
     return frame.astype(float)
-
-
-def check_cost_inputs(portfolio: Portfolio, policy: Policy) -> None:
-    """Refuse a policy with market impact on a portfolio without the impact inputs.
-
-    Impact is ``k sigma sqrt(V / ADV)``: a security whose ``daily_volatility`` (or
-    ``daily_traded_value``) took its default (0, or infinite) would trade without impact, so
-    with ``costs.impact`` other than ``"none"`` that is an error, not a silent zero.
-
-    Raises
-    ------
-    InputError
-        Naming the column and the first security that lacks it.
-    """
-    if policy.costs.impact == "none":
-        return
-    for column in IMPACT_COLUMNS:
-        rows = portfolio.defaults.get(column, ())
-        if rows:
-            missing = len(rows) == len(portfolio.securities)
-            what = "the column is missing" if missing else "the cell is empty"
-            raise InputError(f"{what}, and costs.impact = {policy.costs.impact!r} needs it for "
-                             "every security (give it, or set costs.impact = 'none')",
-                             field=column, row=rows[0])
 
 
 def validate_securities(sec: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str, ...]]]:

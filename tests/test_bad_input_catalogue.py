@@ -21,7 +21,7 @@ from conftest import AS_OF
 
 import optirebal as orb
 from optirebal.cli import main
-from optirebal.portfolio_frames import check_cost_inputs
+from optirebal.portfolio import check_cost_inputs
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 T = {"equity": 0.6, "bonds": 0.4}
