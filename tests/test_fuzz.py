@@ -789,6 +789,12 @@ FIXED = {
         "where the optimum is to trade nothing, the solver stopping within its gap returned "
         "trades of about 1e-6 of NAV no better than none; decode now places no trade when no "
         "trade holds every constraint and the trades improve on it by less than 1e-12 of NAV"),
+    "nav_reduced_accuracy": Known(
+        "nav_scaling (tie: equal objectives)", (399, 721, 1775, 3615),
+        "Clarabel stopped at reduced accuracy (AlmostSolved, a gap of 5e-9) at one NAV and not "
+        "the other, which pins the weights only to about 3e-6 along a weak impact curvature; "
+        "such an answer is now polished to the exact optimum of its active set "
+        "(program/polish.py)"),
     "resolve_costs": Known(
         "resolve_trades", (510, 1615),
         "re-solving after linear-cost trades moved about the first solve's costs: the tracking "
