@@ -20,7 +20,9 @@ KINDS: dict[str, str] = {
     "wash_known_direction": "fix",  # directions carried from the last call (value: count)
     "wash_directions_dropped": "fix",  # those directions made the policy infeasible
     "wash_conflict": "fix",  # a group bought and sold at a loss, one side kept (security: group)
+    "wash_exclusion_stale": "note",  # washed lots whose recent replacements are sold (value)
     "min_trade_dropped": "fix",  # orders below min_trade_value dropped (value)
+    "cost_credit": "note",  # solved again, the soft rows' cost credit capped (value: currency)
     "min_trade_kept": "note",  # orders below the minimum kept: the bands need them (value)
     "no_trade_preferred": "note",  # trades found no better than none by 1e-12 of NAV: none
     "reduced_accuracy": "note",  # a verified answer at the solver's reduced tolerance

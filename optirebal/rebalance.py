@@ -20,9 +20,11 @@ from optirebal.program.data import ProblemData
 from optirebal.program.diagnose import diagnose
 from optirebal.program.fixes import (
     conflict_sides,
+    credit_pass,
     drop_small_orders,
     fix_wash_conflicts,
     prefix_wash_directions,
+    stale_wash_exclusions,
 )
 from optirebal.program.prepare import build_problem_data
 from optirebal.program.regions import solve_tax_program
@@ -119,6 +121,7 @@ class Rebalancer:
             data = fix_wash_conflicts(data, solution, conflicts, run.events)
             solution = run(data)
         workspace.learn_directions(data, solution, sides)
+        data, solution = credit_pass(data, solution, run, run.events)
         data, solution = drop_small_orders(data, solution, run, run.events)
         trades = decode(data, solution.buys, solution.sells, solution.solver, solution.derivatives)
         if no_trade_is_as_good(data, trades, solution.solver):
@@ -131,6 +134,9 @@ class Rebalancer:
             compile_seconds=run.build_seconds, solve_seconds=run.solve_seconds,
             cache_hit=not compiles, residual=solution.residual, attempts=tuple(run.attempts),
             solves=run.solves, compiles=compiles)
+        stale = stale_wash_exclusions(data, trades.sell_shares)
+        if stale is not None:
+            run.events.append(stale)
         region = run.regions[-1] if run.regions else None
         # a fixed relief order whose tax the program could only bound from below
         relief = relief_event(data, solution.sells)

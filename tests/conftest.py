@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 from hypothesis import settings
+from scipy.optimize import brentq
 
 import optirebal as orb
 
@@ -41,28 +42,31 @@ def no_trade_edge(w0: float, target: float, rate: float, curvature: float,
     pre-trade NAV, signed) and the post-trade weight after costs.
 
     ``w0`` is the class's value and ``flow`` the contribution (weights of the pre-trade NAV).
-    The program charges ``(curvature / 2) e^2 / (1 + flow) + (rate + tie_break) |trade|
+    The program charges ``(curvature / 2) e^2 / S + (rate + tie_break) |trade|
     + tie_square (w0 + trade)^2`` (the tie-breaks are no money: they leave the NAV alone) with
-    ``e = x - target S`` the deviation after costs (``x`` the class value,
-    ``S = 1 + flow - rate |trade|`` the NAV: the costs leave the cash). Selling ``s`` gives
+    ``S = 1 + flow - rate |trade|`` the post-trade NAV (the costs leave the cash) and
+    ``e = x - target S`` the deviation after costs (``x`` the class value). Selling ``s`` gives
     ``e = gap - a s`` with ``gap = w0 - target (1 + flow)`` and ``a = 1 - target rate`` (buying,
-    ``e = gap + a b`` with ``a = 1 + target rate``), and the first-order condition is linear in
-    the trade. Inside the region it leaves there is no trade; its edges in weights do not depend
-    on the flow.
+    ``e = gap + a b`` with ``a = 1 + target rate``). The objective is convex in the trade; its
+    derivative is solved to machine precision on each side. Inside the region it leaves there
+    is no trade; its edges in weights do not depend on the flow.
     """
     gap = w0 - target * (1 + flow)
-    k = curvature / (1 + flow)
     linear = rate + tie_break
-    a_sell, a_buy = 1 - target * rate, 1 + target * rate
-    sell = (k * a_sell * gap - linear + 2 * tie_square * w0) / (k * a_sell**2 + 2 * tie_square)
-    buy = (-k * a_buy * gap - linear - 2 * tie_square * w0) / (k * a_buy**2 + 2 * tie_square)
-    if sell > 0:
-        trade, e = -sell, gap - a_sell * sell
-    elif buy > 0:
-        trade, e = buy, gap + a_buy * buy
-    else:
-        return 0.0, w0 / (1 + flow)
-    return trade, target + e / (1 + flow - rate * abs(trade))
+
+    def slope(trade: float, a: float, sign: float) -> float:
+        """Derivative of the objective in the traded amount on one side (sign -1 sells)."""
+        e, nav = gap + sign * a * trade, 1 + flow - rate * trade
+        return (curvature / 2) * (2 * sign * a * e / nav + rate * e**2 / nav**2) + linear \
+            + 2 * tie_square * sign * (w0 + sign * trade)
+
+    for sign, a, room in ((-1.0, 1 - target * rate, w0), (1.0, 1 + target * rate, 1 + flow)):
+        if slope(0.0, a, sign) < 0:
+            trade = brentq(slope, 0.0, room, args=(a, sign), xtol=1e-16, rtol=4 * np.finfo(
+                float).eps)
+            e = gap + sign * a * trade
+            return sign * trade, target + e / (1 + flow - rate * trade)
+    return 0.0, w0 / (1 + flow)
 
 
 def multi_asset(seed: int = 0, n_securities: int = 6, accounts: tuple[str, ...] = ("taxable",

@@ -35,13 +35,16 @@ generator made something the package refuses; kept rare), ``solver_error``, ``de
   with the same policy must trade at most ``RESOLVE_DOLLARS``. Also skipped where the first
   solve's optimum is not the second's by design: ``to_target`` (its collapsed band holds before
   costs, so after them the weights sit off the band), a counter-flow penalty that applied
-  (flows are zero in the second solve), and a first solve that fixed a wash-sale direction or
+  (flows are zero in the second solve), a first solve that fixed a wash-sale direction or
   dropped orders between solves (a disjunction settled by fixing one side, not a convex
-  optimum).
+  optimum), and one that sold in full the recent lots that washed a loss lot (event
+  ``wash_exclusion_stale``: the lot is washed *or* its replacements are sold, a disjunction the
+  first solve settles on the conservative side, and the second may harvest it).
 
 The tests run seeds 0-199 and 40 linear-cost seeds (about 35 s) and assert each goal on every
-seed except the failures listed in :data:`KNOWN` (issue 13), which have one strict xfail test
-each on their reproducer seeds, so that fixing the package flips them.
+seed except the failures listed in :data:`KNOWN` (none now; an entry would get a strict xfail
+test on its reproducer seeds, so that fixing the package flips it). :data:`FIXED` lists the
+failures found and fixed since, with their seeds, which stay failure-free.
 """
 
 from __future__ import annotations
@@ -593,6 +596,8 @@ def resolve_eligible(inputs: Inputs, portfolio: orb.Portfolio, result: orb.Resul
         return "counter-flow penalty"
     if (result.events["kind"].map(KINDS) == "fix").any():
         return "fixed between solves"
+    if (result.events["kind"] == "wash_exclusion_stale").any():
+        return "wash exclusion lifted by the trades"
     return ""
 
 
@@ -732,17 +737,10 @@ class Known:
     reason: str
 
 
-# The main tests below check every seed for every kind except these (kind, seed) pairs; each
-# entry has its own strict xfail test on its seeds, which flips when the package is fixed.
-KNOWN = {
-    "resolve_residue": Known(
-        "resolve_trades", (1787, 3432, 4933),
-        "issue 13: re-solving after linear-cost trades still moves 1e-6 to 1e-5 of NAV on about "
-        "one linear-cost case in twenty: soft bands (soft_bands, or the buy_only / sell_only / "
-        "cash_only modes) whose penalty could pay for churn hold their loosening edges before "
-        "costs (program/terms/bands.py, BURN_LIMIT), and the tracking error's scale is 1 + F "
-        "where the post-trade NAV 1 + F - C would be exact (program/terms/tracking.py)"),
-}
+# The main tests below check every seed for every kind except these (kind, seed) pairs; an entry
+# gets its own strict xfail test on its seeds, which flips when the package is fixed. None is
+# known today.
+KNOWN: dict[str, Known] = {}
 
 
 # Failures found by this fuzz and fixed since (issue 13): kind, the seeds that reproduced them;
@@ -795,6 +793,16 @@ FIXED = {
         "the other, which pins the weights only to about 3e-6 along a weak impact curvature; "
         "such an answer is now polished to the exact optimum of its active set "
         "(program/polish.py)"),
+    "resolve_scale": Known(
+        "resolve_trades", (2898, 3432, 3461),
+        "re-solving after linear-cost trades moved 1e-6 to 1e-5 of NAV where the tracking error "
+        "pulled: it was divided by 1 + F where the post-trade NAV 1 + F - C_1 is exact; without "
+        "impact it now is (a cone whose answers are polished, program/terms/tracking.py)"),
+    "resolve_soft_credit": Known(
+        "resolve_trades", (1787, 3627, 4401, 4933),
+        "soft bands whose penalty could pay for churn held their loosening edges before costs, "
+        "so the next call traded the first solve's costs times the edge to it; a second solve "
+        "now credits at most the first solve's linear costs (program/fixes.py credit_pass)"),
     "resolve_costs": Known(
         "resolve_trades", (510, 1615),
         "re-solving after linear-cost trades moved about the first solve's costs: the tracking "
@@ -891,12 +899,3 @@ def _fails(known: Known) -> None:
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_fixed_failures_stay_fixed(name: str) -> None:
     _fails(FIXED[name])
-
-
-def _still_fails(name: str) -> None:
-    _fails(KNOWN[name])
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN["resolve_residue"].reason)
-def test_known_resolve_residue() -> None:
-    _still_fails("resolve_residue")

@@ -148,6 +148,24 @@ def test_sell_only_never_buys_and_reports_the_breach() -> None:
     assert result.weights.loc["equity", "outside"] == pytest.approx(0.55 - 36 / 76, abs=1e-12)
 
 
+def test_sell_only_with_a_high_penalty_ends_at_its_lower_edge_after_costs() -> None:
+    # sell_only makes the bands soft; at a penalty of 10 an uncapped cost credit could pay for
+    # churn, so the first solve holds equity's lower edge before costs and a second one credits
+    # at most its linear costs: equity ends at 20% after them, and the next call trades nothing
+    # (without the second solve, equity ended 1.7e-5 above its edge and the next call sold $18)
+    portfolio = multi_asset(seed=2, n_securities=6, accounts=("taxable",))
+    policy = orb.Policy(targets={"equity": 0.25, "bonds": 0.55, "real_estate": 0.15,
+                                 "cash": 0.05},
+                        band=orb.Band.absolute(0.05), risk_aversion=5.0, mode="sell_only",
+                        band_penalty=10.0, costs=orb.Costs(impact="none"))
+    result = orb.solve(portfolio, policy)
+    assert "cost_credit" in set(result.events["kind"])
+    # to the cost of the extra trade the second solve makes (lo x spread x 1.7e-5)
+    assert result.weights.loc["equity", "after"] == pytest.approx(0.20, abs=1e-8)
+    again = orb.solve(orb.apply_trades(portfolio, result), policy)
+    assert again.orders["value"].abs().sum() <= 0.01
+
+
 def test_cash_only_deploys_a_contribution_to_the_band_edge() -> None:
     # 60 / 40 + 50: without risk aversion the soft band alone asks for 0.55 x 150 = 82.5: buy 22.5
     portfolio = stock_and_cash().with_accounts(flow={"fund": 50.0})

@@ -173,10 +173,12 @@ def replica(portfolio: orb.Portfolio, policy: orb.Policy) -> tuple[np.ndarray, n
     costs = spread @ (b + sold)
     x = cp.hstack([E @ h_post, cp.reshape(cash_post, (1,), order="C")])
     w = x / 1.0  # no flows: 1 + sum f = 1
-    # the deviation after the costs (they leave the cash and the NAV), optirebal's documented
-    # tracking term (program/terms/tracking.py)
+    # the deviation after the costs (they leave the cash and the NAV) over the post-trade NAV,
+    # optirebal's documented tracking term without impact (program/terms/tracking.py)
     after_costs = x - cp.hstack([0.0, 0.0, costs]) - t * (1.0 - costs)
-    tracking = policy.risk_aversion / 2 * policy.horizon_years * cp.quad_form(after_costs, S)
+    root = np.linalg.cholesky(S[:2, :2])
+    tracking = policy.risk_aversion / 2 * policy.horizon_years * cp.quad_over_lin(
+        root.T @ after_costs[:2], 1.0 - costs)
     # optirebal's documented tie-breaks: 1e-6 of NAV per unit of turnover, 1e-8 per squared
     # position after the trades
     objective = tracking + costs + (rate * g) @ s + TIE_BREAK * cp.sum(b + sold) \

@@ -90,6 +90,20 @@ def test_reg_example_1_no_sell_policy_keeps_the_loss_lot() -> None:
     assert "replacement shares" in data.cap_reasons[("sell", 0)]
 
 
+def test_selling_the_replacement_lot_in_full_reports_the_stale_exclusion() -> None:
+    # S (bought 19 days ago) washes F's loss; the rebalance sells S in full, so F is no longer
+    # washed once it is gone: F stays unsold in this call, and the event says the next may sell it
+    lots = [{"lot": "F", "quantity": 100, "cost_basis": 10_000.0, "acquired": "1954-12-01"},
+            {"lot": "S", "quantity": 100, "cost_basis": 9_000.0, "acquired": "1954-12-15"}]
+    portfolio = world(lots, "1955-01-03", {"XYZ": 90.0})
+    result = orb.solve(portfolio, policy(0.5, rule="no_sell"))
+    assert list(result.lots_sold.index) == ["S"]
+    stale = result.events[result.events["kind"] == "wash_exclusion_stale"]
+    assert len(stale) == 1 and "'F'" in stale["message"].iloc[0]
+    again = orb.solve(orb.apply_trades(portfolio, result), policy(0.0, rule="no_sell"))
+    assert "F" in again.lots_sold.index  # the next call may sell it at a loss
+
+
 def test_reg_example_2_partial_wash_sale() -> None:
     lots = [{"lot": "A", "quantity": 100, "cost_basis": 5000.0, "acquired": "1954-09-21"},
             {"lot": "B", "quantity": 50, "cost_basis": 2750.0, "acquired": "1954-12-21"},

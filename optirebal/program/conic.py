@@ -417,6 +417,12 @@ class Builder:
         self.blocks.append(Block(name, SOC, -cone, cone.constant,
                                  soc_dims=(3,) * k))
 
+    def squares_at_most(self, name: str, w: Affine, a: Affine, b: Affine) -> None:
+        r"""``||w||^2 <= a b`` with ``a, b >= 0`` (scalars): one rotated cone, as the
+        second-order cone ``||(2w, a - b)|| <= a + b`` of size ``len(w) + 2``."""
+        cone = Affine.stack([a + b, 2.0 * w, a - b])
+        self.blocks.append(Block(name, SOC, -cone, cone.constant, soc_dims=(cone.size,)))
+
     def power_at_least(self, name: str, t: Affine, d: Affine,
                        alpha: np.ndarray | float) -> None:
         r"""``t^alpha >= |d|`` with ``t >= 0``, entry by entry: ``(t, 1, d)`` in the 3-D power

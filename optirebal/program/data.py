@@ -86,6 +86,7 @@ class ProblemData:
     cap_reasons: dict[tuple[str, int], str] = field(default_factory=dict)
     overlay: OverlayData | None = None  # derivative overlay (optirebal.overlay); None without
     tax: TaxData | None = None  # tax model, wash-sale exclusions (optirebal.program.prepare)
+    credit_cap: float | None = None  # most linear cost soft rows credit (terms/bands.py)
 
     @property
     def n_pairs(self) -> int:

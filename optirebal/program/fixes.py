@@ -1,10 +1,13 @@
-"""Trades closed between solves: wash-sale directions and orders below the minimum trade.
+"""What a second solve settles: wash-sale directions, orders below the minimum trade, and the
+cost credit of soft bands whose penalty could pay for churn.
 
-Both are disjunctions a convex program cannot state (buy a group *or* sell its loss lots; trade
-nothing *or* at least the minimum), settled by fixing one side (capping the other at zero) and
-solving again. Directions learned on one call are remembered by the
+The first two are disjunctions a convex program cannot state (buy a group *or* sell its loss
+lots; trade nothing *or* at least the minimum), settled by fixing one side (capping the other at
+zero) and solving again. Directions learned on one call are remembered by the
 :class:`~optirebal.rebalance.Rebalancer` and fixed before the next call's first solve, so a
-warm call solves once unless a new conflict appears.
+warm call solves once unless a new conflict appears. The third needs the first solution's own
+costs (:func:`credit_pass`). One disjunction is left to the next call and reported: a loss lot
+washed by recent lots that the trades sell in full (:func:`stale_wash_exclusions`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from optirebal.events import Event
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE, Solution
 from optirebal.program.terms import Point, constraint_residual, objective_value
+from optirebal.program.terms.bands import band_rows, churn_could_pay, loosening_weights
+from optirebal.program.terms.trades import linear_immediate_cost
+from optirebal.tax.ledger import WINDOW_DAYS
 
 
 def fix_wash_conflicts(data: ProblemData, solution: Solution,
@@ -196,3 +202,77 @@ def drop_small_orders(data: ProblemData, solution: Solution,
         events.append(Event("min_trade_dropped", f"dropped {dropped} orders below "
                             "min_trade_value and solved again", value=float(dropped)))
     return data, solution
+
+
+def credit_pass(data: ProblemData, solution: Solution, run: Callable[[ProblemData], Solution],
+                events: list[Event]) -> tuple[ProblemData, Solution]:
+    """Solve again with the soft rows' cost credit capped at the solution's linear costs, when
+    the first solve held a loosening edge before costs for want of it.
+
+    Soft bands whose penalty could pay for churn (:func:`~optirebal.program.terms.bands.
+    churn_could_pay`) take no credit, so a class the solve left at its lower edge (cash at its
+    upper edge) sits inside it by ``lo C_1`` once the costs are paid, and the next call trades to
+    the edge. Capped at ``C_1`` of the first solve, the credit is what those trades earn and no
+    more: churn cannot buy a larger one, and the second solve leaves the class at its edge after
+    its costs (to the cost of the few extra dollars it trades). Without such an edge, or when the
+    second solve fails, the first solution stands.
+    """
+    if data.credit_cap is not None or not churn_could_pay(data):
+        return data, solution
+    point = Point.of(solution.buys, solution.sells, solution.derivatives)
+    linear = linear_immediate_cost(data, point)
+    zero = TOLERANCE[solution.solver]
+    upper_linear, lower_linear = loosening_weights(data)
+    upper, lower = band_rows(data, point)  # without credit: the rows as the solve held them
+    at_edge = ((upper_linear > 0) & (np.abs(upper) <= zero * data.scale)) | (
+        (lower_linear > 0) & (np.abs(lower) <= zero * data.scale))
+    if not linear > zero or not at_edge.any():
+        return data, solution
+    capped = data.replaced(credit_cap=linear)
+    try:
+        again = run(capped)
+    except (InfeasibleError, SolverError):
+        return data, solution
+    names = ", ".join(repr(data.classes[k]) for k in np.flatnonzero(at_edge))
+    events.append(Event("cost_credit", f"solved again with the soft bands' cost credit capped at "
+                        f"the first solve's linear costs, so that {names} end at their edges "
+                        "after costs", value=linear * data.nav))
+    return capped, again
+
+
+def stale_wash_exclusions(data: ProblemData, sell_shares: np.ndarray) -> Event | None:
+    """An event naming the loss lots kept out of loss sales as washed by recent lots of their
+    group that the decoded trades sell in full (``sell_shares`` per lot), or None.
+
+    Replacement shares bought before a sale count while still held (``docs/tax.md``): once
+    this rebalance sells them, such a lot is no longer washed, and the next call may sell it at
+    a loss. The program cannot know in advance (washed *or* its replacements sold in full is a
+    disjunction); it keeps the exclusion, the conservative side, and says so.
+    """
+    if data.tax is None or not data.tax.exclusions.washed_lot.any():
+        return None
+    codes, names = data.group_codes
+    lot_group = codes[data.pair_security[data.lot_pair]]
+    recent = (data.days_held >= 0) & (data.days_held <= WINDOW_DAYS)
+    held = data.portfolio.lots["quantity"].to_numpy(dtype=float)
+    sold_out = sell_shares >= held * (1 - 1e-12)
+    scheduled = data.portfolio.scheduled
+    scheduled_groups: set[int] = set()  # a scheduled buy washes them whatever is sold
+    if scheduled is not None and len(scheduled):
+        security = list(data.securities)
+        scheduled_groups = {int(codes[security.index(str(s))]) for s in scheduled["security"]}
+    stale = []
+    for n in map(int, np.flatnonzero(data.tax.exclusions.washed_lot & ~sold_out)):
+        g = int(lot_group[n])
+        others = np.flatnonzero(recent & (lot_group == g))
+        others = others[others != n]
+        if g not in scheduled_groups and len(others) and sold_out[others].all():
+            stale.append(n)
+    if not stale:
+        return None
+    lots = ", ".join(repr(data.lot_ids[n]) for n in stale)
+    groups = ", ".join(sorted({repr(str(names[lot_group[n]])) for n in stale}))
+    return Event("wash_exclusion_stale", f"loss lots {lots} were kept out of loss sales as washed "
+                 f"by recent lots of group {groups} that these trades sell in full: no longer "
+                 "washed once they are sold (replacement shares count while held), so the "
+                 "next call may sell them at a loss", value=float(len(stale)))

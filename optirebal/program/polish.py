@@ -22,7 +22,11 @@ Newton's method then solves stationarity, the equalities and the boundaries toge
 (symmetric KKT system, Hessian ``P`` plus each boundary's curvature
 :math:`\lambda A_c^\top \nabla^2 \lVert \bar s \rVert A_c`), in at most :data:`MAX_STEPS`
 steps from the interior-point point. A tiny proximal term (:data:`PROXIMAL`) keeps directions
-that nothing in the program determines (two lots of equal tax) where the solver left them.
+that nothing in the program determines (two lots of equal tax) where the solver left them. When
+the Newton point violates a dropped row, the worst joins the active set; when an equality's
+multiplier has the wrong sign, the worst leaves it; and Newton's method runs again (at most
+:data:`MAX_ROUNDS` times). One row a round, because rows the point violates by rounding alone
+would otherwise join together and make the equalities inconsistent.
 
 The polished point is returned only when it is certified: every row inside its cone, every
 multiplier in its dual cone, the optimality conditions met to :data:`KKT_TOLERANCE`, and an
@@ -50,18 +54,18 @@ FEASIBILITY = 1e-12
 """How far outside its cone a row, or a multiplier outside its dual cone, may end (weights)."""
 
 OBJECTIVE_SLACK = 1e-12
-"""How much above the interior-point objective, beyond that answer's own duality gap, the
-polished one may end (an interior-point point infeasible within the solver's tolerance can be
-a little cheaper than the optimum)."""
+"""How much above the interior-point objective the polished one may end, beyond what the
+interior-point answer's duality gap and its infeasibility (within the solver's tolerance, priced
+at its duals) allow."""
 
 PROXIMAL = 1e-12
 """Weight of ``|x - x_ipm|^2 / 2`` in the Newton system: it only decides directions with no
 curvature and no active row (ties the program itself does not break)."""
 
 
-MAX_ROUNDS = 6
-"""Most corrections of the active set: a dropped row the Newton point violates joins it, an
-equality whose multiplier turns negative leaves it."""
+MAX_ROUNDS = 20
+"""Most corrections of the active set, one row at a time: the row the Newton point violates most
+joins it, else the equality whose multiplier is most negative leaves it."""
 
 INACTIVE, APEX, BOUNDARY = 0, 1, 2
 
@@ -92,10 +96,15 @@ def polish(program: ConicProgram, x: np.ndarray, z: np.ndarray
         multiplier[equal] = y
         changed = False
         # a row left out that the point violates joins; an equality pulling the wrong way leaves
-        join = ~held & (s[nonneg] < -FEASIBILITY)
-        leave = held & (multiplier[nonneg] < -FEASIBILITY)
-        if join.any() or leave.any():
-            held = (held | join) & ~leave
+        # one row at a time, the worst first: rows the point violates by rounding only would
+        # otherwise join together and make the equalities inconsistent
+        outside = np.where(held, 0.0, -s[nonneg])
+        pulling_rows = np.where(held, -multiplier[nonneg], 0.0)
+        if outside.max(initial=0.0) > FEASIBILITY:
+            held[int(np.argmax(outside))] = True
+            changed = True
+        elif pulling_rows.max(initial=0.0) > FEASIBILITY:
+            held[int(np.argmax(pulling_rows))] = False
             changed = True
         for c, rows in enumerate(cones):
             outside = np.linalg.norm(s[rows][1:]) - s[rows][0] > FEASIBILITY
@@ -251,6 +260,25 @@ def _certified(program: ConicProgram, point: np.ndarray, x: np.ndarray, z: np.nd
         return False
     quadratic = float(x @ (program.P @ x))
     before = 0.5 * quadratic + program.q @ x
-    bracket = abs(quadratic + program.q @ x + program.b @ z)  # the answer's own duality gap
+    # the interior-point answer is within its duality gap of the optimum, and may be cheaper
+    # than it by its infeasibility priced at its duals
+    bracket = abs(quadratic + program.q @ x + program.b @ z) \
+        + float(np.abs(z) @ _violation(program, program.b - program.A @ x))
     after = 0.5 * point @ (program.P @ point) + program.q @ point
     return bool(after <= before + bracket + OBJECTIVE_SLACK)
+
+
+def _violation(program: ConicProgram, s: np.ndarray) -> np.ndarray:
+    """Per row, how far ``s`` lies outside its cone (a second-order cone's on its first row)."""
+    out = np.zeros(len(s))
+    start = 0
+    for kind, size in program.cones:
+        rows = slice(start, start + size)
+        if kind == ZERO:
+            out[rows] = np.abs(s[rows])
+        elif kind == NONNEG:
+            out[rows] = np.maximum(-s[rows], 0.0)
+        else:
+            out[start] = max(float(np.linalg.norm(s[rows][1:]) - s[start]), 0.0)
+        start += size
+    return out

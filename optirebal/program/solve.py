@@ -24,7 +24,14 @@ from optirebal.events import Event
 from optirebal.program.conic import NONNEG, SOC, ConicProgram
 from optirebal.program.data import ProblemData
 from optirebal.program.polish import polish
-from optirebal.program.solvers import INACCURATE, INFEASIBLE, OPTIMAL, Answer, solve_conic
+from optirebal.program.solvers import (
+    INACCURATE,
+    INFEASIBLE,
+    OPTIMAL,
+    QP_GAP,
+    Answer,
+    solve_conic,
+)
 from optirebal.program.terms import Point, build_program, constraint_residual, objective_value
 from optirebal.program.terms.base import Context
 
@@ -97,35 +104,17 @@ def solve_program(data: ProblemData) -> Solution:
     attempts: list[tuple[str, str]] = []
     infeasible = False
     solve_seconds = 0.0
+    conic = program, ctx
     for solver in data.policy.solver.chain:
-        tries: list[tuple[str, dict[str, object]]] = [("", {})]
-        if solver == "CLARABEL":
-            tries += CLARABEL_RETRIES
-        notes: list[str] = []
-        kept: Solution | None = None  # the best verified answer of this solver so far
-        for label, options in tries:
-            try:
-                answer = solve_conic(program, solver, options)
-            except Exception as exc:  # any solver fault moves the chain on
-                notes.append(f"error: {type(exc).__name__}: {exc}")
-                break
-            solve_seconds += answer.seconds
-            outcome = _accept(program, ctx, data, solver, answer)
-            if isinstance(outcome, Solution) and outcome.status == INACCURATE:
-                outcome = _polished(program, ctx, data, solver, answer) or outcome
-            LOG.info("%s%s: %s in %s iterations, %.3f s", solver, f" ({label})" if label else "",
-                     outcome.status if isinstance(outcome, Solution) else outcome,
-                     answer.iterations, answer.seconds)
-            status = outcome if isinstance(outcome, str) else \
-                f"{INACCURATE}, polished to {OPTIMAL}" if outcome.polished else outcome.status
-            notes.append(f"with {label}: {status}" if label else status)
-            if isinstance(outcome, Solution) and (outcome.status == OPTIMAL or kept is None):
-                kept = outcome
-            if kept is not None and kept.status == OPTIMAL:
-                break
-            if isinstance(outcome, str) and outcome.startswith((INFEASIBLE, "skipped")):
-                infeasible = infeasible or (kept is None and outcome.startswith(INFEASIBLE))
-                break
+        program, ctx = conic
+        if solver == "OSQP" and "tracking error cone" in program.blocks:
+            # OSQP takes no cones: the tracking error over 1 + F (terms/tracking.py)
+            start = time.perf_counter()
+            program, ctx = build_program(data, quadratic=True)
+            build_seconds += time.perf_counter() - start
+        kept, notes, seconds, refused = _tries(program, ctx, data, solver)
+        solve_seconds += seconds
+        infeasible = infeasible or refused
         attempts.append((solver, "; then ".join(notes)))
         if kept is not None:
             # optimal, or verified at reduced accuracy (within 5e-9 of NAV of the optimum)
@@ -137,6 +126,62 @@ def solve_program(data: ProblemData) -> Solution:
     detail = "; ".join(f"{s}: {m}" for s, m in attempts)
     raise SolverError(f"no solver returned a verified optimal answer ({detail})",
                       attempts=attempts)
+
+
+TIGHTER = "a quadratic program's gap"
+"""The try that holds a program whose only cone is the tracking error's to :data:`QP_GAP`."""
+
+
+def _tries(program: ConicProgram, ctx: Context, data: ProblemData, solver: str
+           ) -> tuple[Solution | None, list[str], float, bool]:
+    """One solver's tries on ``program`` (:data:`CLARABEL_RETRIES` for Clarabel): the best
+    verified answer (optimal before reduced accuracy, polished before not), what each try gave,
+    the seconds, and whether the solver called the program infeasible with no answer."""
+    smooth = _smooth(program)
+    tries: list[tuple[str, dict[str, object]]] = [("", {})]
+    if solver == "CLARABEL":
+        # a program whose only cone is the tracking error's: a quadratic program's gap, whose
+        # answer the polish certifies where Clarabel's at 1e-11 leaves the active set unclear
+        if smooth and program.has_soc:
+            tries.append((TIGHTER, {"tol_gap_abs": QP_GAP, "tol_gap_rel": QP_GAP}))
+        tries += CLARABEL_RETRIES
+
+    def quality(outcome: Solution) -> tuple[bool, bool]:
+        return outcome.status == OPTIMAL, outcome.polished or not smooth
+
+    kept: Solution | None = None
+    notes: list[str] = []
+    seconds = 0.0
+    for label, options in tries:
+        try:
+            answer = solve_conic(program, solver, options)
+        except Exception as exc:  # any solver fault moves the chain on
+            notes.append(f"error: {type(exc).__name__}: {exc}")
+            break
+        seconds += answer.seconds
+        outcome = _accept(program, ctx, data, solver, answer)
+        if isinstance(outcome, Solution) and (outcome.status == INACCURATE or smooth):
+            outcome = _polished(program, ctx, data, solver, answer) or outcome
+        LOG.info("%s%s: %s in %s iterations, %.3f s", solver, f" ({label})" if label else "",
+                 outcome.status if isinstance(outcome, Solution) else outcome,
+                 answer.iterations, answer.seconds)
+        # a polish that lifts an answer at reduced accuracy is reported (a program without
+        # impact has every answer polished, silently)
+        status = outcome if isinstance(outcome, str) else \
+            f"{INACCURATE}, polished to {OPTIMAL}" if outcome.polished \
+            and answer.status == INACCURATE else outcome.status
+        notes.append(f"with {label}: {status}" if label else status)
+        if isinstance(outcome, Solution) and (kept is None or quality(outcome) > quality(kept)):
+            kept = outcome
+        # an optimal answer ends the tries, once polished or once the quadratic program's gap
+        # was tried (the later tries are for stalls: on an answer the polish cannot certify
+        # they rarely help, and each costs a solve)
+        if kept is not None and kept.status == OPTIMAL and (
+                kept.polished or not smooth or not program.has_soc or label == TIGHTER):
+            break
+        if isinstance(outcome, str) and outcome.startswith((INFEASIBLE, "skipped")):
+            return kept, notes, seconds, kept is None and outcome.startswith(INFEASIBLE)
+    return kept, notes, seconds, False
 
 
 def _accept(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,
@@ -164,6 +209,19 @@ def _accept(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,
     return Solution(buys=buys, sells=sells, objective=objective, solver=solver,
                     status=answer.status, iterations=answer.iterations, solve_seconds=0.0,
                     build_seconds=0.0, residual=residual, derivatives=derivatives, duals=duals)
+
+
+def _smooth(program: ConicProgram) -> bool:
+    """Whether the program is a quadratic program, or one whose only cone is the tracking
+    error's quotient (:mod:`optirebal.program.terms.tracking`): a program without impact. Every
+    answer of it is polished. With the quotient that gives it a quadratic program's precision
+    (Clarabel holds a cone to a gap of 1e-11, which pins the trades to about 1e-6 of NAV); and
+    on an optimal face only the tie-break's squares decide (1e-8 of the squared positions), which
+    even a gap of 1e-13 pins to no better than 1e-6, where the exact optimum of the polish is
+    unique."""
+    soc = sum(kind == SOC for kind, _ in program.cones)
+    return not program.has_pow and (soc == 0 or (soc == 1 and "tracking error cone"
+                                                  in program.blocks))
 
 
 def _polished(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,

@@ -51,13 +51,13 @@ def terms_for(data: ProblemData) -> tuple[Term, ...]:
 
 
 def build_program(data: ProblemData, elastic: bool = False,
-                  slack_costs: dict[str, np.ndarray] | None = None
+                  slack_costs: dict[str, np.ndarray] | None = None, *, quadratic: bool = False
                   ) -> tuple[ConicProgram, Context]:
     """The conic program of ``data`` built from its terms (the elastic form when asked, with
-    ``slack_costs`` per relaxable block), and the build context, whose ``buys``, ``sells`` map a
-    solution back to trades."""
+    ``slack_costs`` per relaxable block; the ``quadratic`` form of :class:`Context`), and the
+    build context, whose ``buys``, ``sells`` map a solution back to trades."""
     builder = Builder(elastic=elastic, slack_costs=dict(slack_costs or {}))
-    ctx = Context(builder, data)
+    ctx = Context(builder, data, quadratic=quadratic)
     for term in terms_for(data):
         if term.applies(data):
             term.build(ctx)

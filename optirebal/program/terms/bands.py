@@ -13,11 +13,16 @@ band edge where the first solve left it, not ``lo C`` inside it).
 The credit makes paying costs move a weight toward its band (a smaller NAV). With hard bands
 that never beats trading the class itself (``1 / lo`` per unit of weight against the spread).
 A soft band's penalty would buy it at ``band_penalty x lo`` per unit of cost, so a class that
-cannot be bought would be churned toward its edge: soft rows take the credit only when
+cannot be bought would be churned toward its edge. Soft rows take the whole credit when
 ``band_penalty x (sum of the credits) <= BURN_LIMIT``, so that a unit of cost never earns a unit
 of penalty (at the default penalty of 1 they do, as the credits sum to less than 0.9 unless the
-lower edges do); otherwise they hold these edges before costs, conservative by ``lo C`` (a
-partial credit, tried, moved re-solves further than none).
+lower edges do). Otherwise the first solve holds these edges before costs, and when it leaves a
+class at such an edge a second solve credits at most the first solve's linear costs ``C_1``
+(a variable ``c <= C_1``, ``c <= cap``; :attr:`~optirebal.program.data.ProblemData.credit_cap`,
+set by :func:`optirebal.program.fixes.credit_pass`): the credit those trades earn, which churn
+cannot raise, so the class ends at its edge after costs and the next call does not trade to it
+(a partial credit, a fraction of ``C_1`` for every row, was tried: it moved re-solves further
+than none).
 ``to_target`` collapses the band and holds it before costs (after them it cannot be
 both). In ``z = x - t (1 + F)``:
 
@@ -28,7 +33,8 @@ both). In ``z = x - t (1 + F)``:
 
 with ``u_c = hi, u_1 = 0, l_c = 0, l_1 = lo`` for a risky class and
 ``u_c = 0, u_1 = 1 - hi, l_c = 1 - lo, l_1 = 0`` for cash (``u_1 = l_1 = 0`` for soft bands
-with a high penalty, above), and soft-band slacks ``0 <= o, v <= SOFT_SLACK_CAP`` costing
+with a high penalty in the first solve, ``C_1`` capped in the second, above), and soft-band
+slacks ``0 <= o, v <= SOFT_SLACK_CAP`` costing
 ``band_penalty`` each.
 """
 
@@ -63,24 +69,43 @@ class CostWeights:
     lower_linear: np.ndarray
 
 
+def loosening_weights(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the weights of the linear costs in the rows they loosen: cash's upper
+    (``1 - hi``) and a risky class's lower (``lo``) edge; ``u_1`` and ``l_1`` before any
+    soft-band limit (module docstring)."""
+    is_cash = np.array([k == data.policy.cash_class for k in data.classes])
+    return (np.where(is_cash, np.clip(1.0 - data.upper, 0.0, None), 0.0),
+            np.where(is_cash, 0.0, np.clip(data.lower, 0.0, None)))
+
+
+def churn_could_pay(data: ProblemData) -> bool:
+    """Whether soft rows crediting the linear costs without a cap could pay for churn: paying a
+    unit of cost earns ``band_penalty`` times the sum of the credits of penalty, above
+    :data:`BURN_LIMIT` (module docstring)."""
+    if not data.soft_bands:
+        return False
+    upper_linear, lower_linear = loosening_weights(data)
+    return bool(data.band_penalty * (upper_linear.sum() + lower_linear.sum()) > BURN_LIMIT)
+
+
 def band_cost_weights(data: ProblemData) -> CostWeights:
     """Per class, the multipliers of the costs in the upper and lower band rows."""
     n_k = len(data.classes)
     if data.policy.mode == "to_target":
         return CostWeights(*(np.zeros(n_k) for _ in range(4)))
     is_cash = np.array([k == data.policy.cash_class for k in data.classes])
-    upper_linear = np.where(is_cash, np.clip(1.0 - data.upper, 0.0, None), 0.0)
-    lower_linear = np.where(is_cash, 0.0, np.clip(data.lower, 0.0, None))
-    credit = 1.0
-    if data.soft_bands:
-        # paying a unit of cost earns at most band_penalty x (sum of the credits) of penalty:
-        # held below BURN_LIMIT, churn never pays (module docstring)
-        reach = data.band_penalty * float(upper_linear.sum() + lower_linear.sum())
-        credit = 1.0 if reach <= BURN_LIMIT else 0.0
+    upper_linear, lower_linear = loosening_weights(data)
+    credit = 1.0 if data.credit_cap is not None or not churn_could_pay(data) else 0.0
     return CostWeights(
         upper=np.where(is_cash, 0.0, np.clip(data.upper, 0.0, None)),
         lower=np.where(is_cash, np.clip(1.0 - data.lower, 0.0, None), 0.0),
         upper_linear=credit * upper_linear, lower_linear=credit * lower_linear)
+
+
+def credited_cost(data: ProblemData, linear: float) -> float:
+    """The linear cost (weights) the loosening rows credit: all of it, or at most
+    :attr:`~optirebal.program.data.ProblemData.credit_cap`."""
+    return linear if data.credit_cap is None else min(linear, data.credit_cap)
 
 
 def band_rows(data: ProblemData, x: Point) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +115,8 @@ def band_rows(data: ProblemData, x: Point) -> tuple[np.ndarray, np.ndarray]:
     from optirebal.program.terms.trades import linear_immediate_cost
 
     deviation = x.deviation(data)
-    cost, linear = immediate_cost(data, x), linear_immediate_cost(data, x)
+    cost = immediate_cost(data, x)
+    linear = credited_cost(data, linear_immediate_cost(data, x))
     w = band_cost_weights(data)
     return (deviation + w.upper * cost - w.upper_linear * linear
             - (data.upper - data.target) * data.scale,
@@ -139,6 +165,12 @@ class Bands(BaseTerm):
         credit_lo = np.where(binds_lo, w.lower_linear, 0.0)
         if credit_up.any() or credit_lo.any():
             linear = ctx.linear_cost()
+            if d.credit_cap is not None:
+                # at most the cap: churn cannot buy a credit beyond it (module docstring)
+                capped = bld.variable("credited cost", 1)
+                bld.at_most("credited cost", capped - linear)
+                bld.at_most("credited cost cap", capped, d.credit_cap)
+                linear = capped
             upper = upper - (credit_up[:, None] * one) @ linear
             lower = lower - (credit_lo[:, None] * one) @ linear
         upper_cost = np.where(binds_up, w.upper, 0.0)

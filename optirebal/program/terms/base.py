@@ -64,6 +64,9 @@ class Context:
     immediate_cost: Affine | None = None
     exposure_change: Affine | None = None
     account_cash: Affine | None = None
+    quadratic: bool = False
+    """Build the quadratic form, without cones where a term has a choice (the tracking error
+    divides by ``1 + F``, not the post-trade NAV): what solvers without cones (OSQP) read."""
 
     def linear_cost(self) -> Affine:
         """The costs paid now that are linear in the trades (weights), as one variable defined
