@@ -30,7 +30,8 @@ would otherwise join together and make the equalities inconsistent.
 
 The polished point is returned only when it is certified: every row inside its cone, every
 multiplier in its dual cone, the optimality conditions met to :data:`KKT_TOLERANCE`, and an
-objective no worse than the interior-point answer's. Otherwise (a wrong guess of the active
+objective no worse than the interior-point answer's beyond that answer's own duality gap and
+infeasibility. Otherwise (a wrong guess of the active
 set, a degenerate vertex) the caller keeps the interior-point answer. Power cones are not
 polished.
 """
@@ -61,7 +62,6 @@ at its duals) allow."""
 PROXIMAL = 1e-12
 """Weight of ``|x - x_ipm|^2 / 2`` in the Newton system: it only decides directions with no
 curvature and no active row (ties the program itself does not break)."""
-
 
 MAX_ROUNDS = 20
 """Most corrections of the active set, one row at a time: the row the Newton point violates most
@@ -95,8 +95,8 @@ def polish(program: ConicProgram, x: np.ndarray, z: np.ndarray
         multiplier = np.zeros(len(b))
         multiplier[equal] = y
         changed = False
-        # a row left out that the point violates joins; an equality pulling the wrong way leaves
-        # one row at a time, the worst first: rows the point violates by rounding only would
+        # a dropped row the point violates joins, else an equality pulling the wrong way leaves;
+        # one row at a time, the worst first: rows the point violates by rounding alone would
         # otherwise join together and make the equalities inconsistent
         outside = np.where(held, 0.0, -s[nonneg])
         pulling_rows = np.where(held, -multiplier[nonneg], 0.0)
@@ -107,8 +107,7 @@ def polish(program: ConicProgram, x: np.ndarray, z: np.ndarray
             held[int(np.argmax(pulling_rows))] = False
             changed = True
         for c, rows in enumerate(cones):
-            outside = np.linalg.norm(s[rows][1:]) - s[rows][0] > FEASIBILITY
-            if state[c] == INACTIVE and outside:
+            if state[c] == INACTIVE and np.linalg.norm(s[rows][1:]) - s[rows][0] > FEASIBILITY:
                 state[c], changed = BOUNDARY, True
         on_boundary = np.flatnonzero(state == BOUNDARY)
         pulling = lam < -FEASIBILITY
@@ -119,14 +118,12 @@ def polish(program: ConicProgram, x: np.ndarray, z: np.ndarray
             break
     else:
         return None
-    if not _certified(program, point, x, z, y, lam, equal):
+    if not _certified(program, point, x, z, multiplier, lam):
         return None
-    duals = np.zeros(len(b))
-    duals[equal] = y
     for lam_c, rows in zip(lam, boundary, strict=True):
         tail = s[rows[1:]]
-        duals[rows] = lam_c * np.concatenate([[1.0], -tail / np.linalg.norm(tail)])
-    return point, duals
+        multiplier[rows] = lam_c * np.concatenate([[1.0], -tail / np.linalg.norm(tail)])
+    return point, multiplier
 
 
 def _rows(program: ConicProgram) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -231,15 +228,13 @@ def _size(r_dual: np.ndarray, r_primal: np.ndarray) -> float:
 
 
 def _certified(program: ConicProgram, point: np.ndarray, x: np.ndarray, z: np.ndarray,
-               y: np.ndarray, lam: np.ndarray, equal: np.ndarray) -> bool:
-    """Whether ``point`` is feasible, its multipliers dual feasible, and its objective no worse
-    than the interior-point answer's beyond that answer's duality gap (and
-    :data:`OBJECTIVE_SLACK`)."""
+               multiplier: np.ndarray, lam: np.ndarray) -> bool:
+    """Whether ``point`` is feasible, its multipliers (per row; ``lam`` of the boundary cones)
+    dual feasible, and its objective no worse than the interior-point answer's beyond that
+    answer's duality gap and infeasibility (and :data:`OBJECTIVE_SLACK`)."""
     if not np.all(np.isfinite(point)):
         return False
     s = program.b - program.A @ point
-    multiplier = np.zeros(len(s))
-    multiplier[equal] = y
     start = 0
     for kind, size in program.cones:
         rows = slice(start, start + size)
