@@ -16,10 +16,12 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from optirebal.decode import group_flows
 from optirebal.errors import InfeasibleError, SolverError
 from optirebal.events import Event
+from optirebal.frame_checks import positions
 from optirebal.program.data import ProblemData
 from optirebal.program.solve import TOLERANCE, Solution
 from optirebal.program.terms import Point, constraint_residual, objective_value
@@ -259,8 +261,8 @@ def stale_wash_exclusions(data: ProblemData, sell_shares: np.ndarray) -> Event |
     scheduled = data.portfolio.scheduled
     scheduled_groups: set[int] = set()  # a scheduled buy washes them whatever is sold
     if scheduled is not None and len(scheduled):
-        security = list(data.securities)
-        scheduled_groups = {int(codes[security.index(str(s))]) for s in scheduled["security"]}
+        where = positions(pd.Index(data.securities), scheduled["security"].astype(str))
+        scheduled_groups = set(codes[where].tolist())
     stale = []
     for n in map(int, np.flatnonzero(data.tax.exclusions.washed_lot & ~sold_out)):
         g = int(lot_group[n])

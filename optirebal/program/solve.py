@@ -34,6 +34,7 @@ from optirebal.program.solvers import (
 )
 from optirebal.program.terms import Point, build_program, constraint_residual, objective_value
 from optirebal.program.terms.base import Context
+from optirebal.program.terms.tracking import QUOTIENT_CONE
 
 LOG = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Solution:
     derivatives: np.ndarray | None = None  # change of derivative notional (weights), if any
     duals: dict[str, np.ndarray] = field(default_factory=dict)  # per block, of the answer
     region: int | None = None  # the exact-netting region chosen, if any
-    polished: bool = False  # an answer at reduced accuracy made exact (program.polish)
+    polished: bool = False  # made exact on its active set (program.polish)
 
 
 class Infeasible(Exception):
@@ -107,7 +108,7 @@ def solve_program(data: ProblemData) -> Solution:
     conic = program, ctx
     for solver in data.policy.solver.chain:
         program, ctx = conic
-        if solver == "OSQP" and "tracking error cone" in program.blocks:
+        if solver == "OSQP" and QUOTIENT_CONE in program.blocks:
             # OSQP takes no cones: the tracking error over 1 + F (terms/tracking.py)
             start = time.perf_counter()
             program, ctx = build_program(data, quadratic=True)
@@ -138,12 +139,13 @@ def _tries(program: ConicProgram, ctx: Context, data: ProblemData, solver: str
     verified answer (optimal before reduced accuracy, polished before not), what each try gave,
     the seconds, and whether the solver called the program infeasible with no answer."""
     smooth = _smooth(program)
+    # a program whose only cone is the tracking error's gets a quadratic program's gap, whose
+    # answer the polish certifies where Clarabel's at 1e-11 leaves the active set unclear
+    tighter = solver == "CLARABEL" and smooth and program.has_soc
     tries: list[tuple[str, dict[str, object]]] = [("", {})]
+    if tighter:
+        tries.append((TIGHTER, {"tol_gap_abs": QP_GAP, "tol_gap_rel": QP_GAP}))
     if solver == "CLARABEL":
-        # a program whose only cone is the tracking error's: a quadratic program's gap, whose
-        # answer the polish certifies where Clarabel's at 1e-11 leaves the active set unclear
-        if smooth and program.has_soc:
-            tries.append((TIGHTER, {"tol_gap_abs": QP_GAP, "tol_gap_rel": QP_GAP}))
         tries += CLARABEL_RETRIES
 
     def quality(outcome: Solution) -> tuple[bool, bool]:
@@ -177,7 +179,7 @@ def _tries(program: ConicProgram, ctx: Context, data: ProblemData, solver: str
         # was tried (the later tries are for stalls: on an answer the polish cannot certify
         # they rarely help, and each costs a solve)
         if kept is not None and kept.status == OPTIMAL and (
-                kept.polished or not smooth or not program.has_soc or label == TIGHTER):
+                kept.polished or not tighter or label == TIGHTER):
             break
         if isinstance(outcome, str) and outcome.startswith((INFEASIBLE, "skipped")):
             return kept, notes, seconds, kept is None and outcome.startswith(INFEASIBLE)
@@ -220,8 +222,7 @@ def _smooth(program: ConicProgram) -> bool:
     even a gap of 1e-13 pins to no better than 1e-6, where the exact optimum of the polish is
     unique."""
     soc = sum(kind == SOC for kind, _ in program.cones)
-    return not program.has_pow and (soc == 0 or (soc == 1 and "tracking error cone"
-                                                  in program.blocks))
+    return not program.has_pow and (soc == 0 or (soc == 1 and QUOTIENT_CONE in program.blocks))
 
 
 def _polished(program: ConicProgram, ctx: Context, data: ProblemData, solver: str,

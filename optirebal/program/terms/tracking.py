@@ -63,6 +63,10 @@ def post_cost_deviation(data: ProblemData, x: Point) -> np.ndarray:
     return x.deviation(data) + cost_shift(data) * linear_immediate_cost(data, x)
 
 
+QUOTIENT_CONE = "tracking error cone"
+"""Name of the block of the quotient's cone: the solver chain reads a program with it, and no
+other cone, as a quadratic program but for it (:mod:`optirebal.program.solve`)."""
+
 CONE_FLOOR = 1e-4
 """Smallest root of the tracking error (``|w|``, square root of weights) the cone's scaling
 assumes."""
@@ -72,6 +76,11 @@ def exact_quotient(data: ProblemData) -> bool:
     """Whether the term divides by the post-trade NAV ``1 + F - C_1`` (a cone), not ``1 + F``
     (a quadratic): without impact (module docstring)."""
     return data.impact_model == "none"
+
+
+def variance(data: ProblemData, e: np.ndarray) -> float:
+    """``e' Sigma e`` with the risk model as a factor and specific variances."""
+    return float(np.sum((data.factor.T @ e) ** 2) + np.sum(data.specific_variance * e**2))
 
 
 class Tracking(BaseTerm):
@@ -100,14 +109,12 @@ class Tracking(BaseTerm):
             # m = 1 / |w| before the trades the cone's two sides are of one magnitude (tau ~ |w|^2
             # is far below S ~ 1), which Clarabel needs to reach its gap (without it, 5 of 5,000
             # fuzz cases moved with NAV x 1,000, two by 1e-4, after stopping at reduced accuracy)
-            e0 = d.exposure_before - d.target * d.scale
-            before = root * np.sqrt(np.sum((d.factor.T @ e0) ** 2)
-                                    + np.sum(d.specific_variance * e0**2))
-            m = 1.0 / max(float(before), CONE_FLOOR)
+            before = root * np.sqrt(variance(d, d.exposure_before - d.target * d.scale))
+            m = 1.0 / max(before, CONE_FLOOR)
             tau = bld.variable("tracking error", 1)
             bld.minimize(tau, 1.0 / m)
             roots = Affine.stack([y, e * (np.sqrt(d.specific_variance) * root)])
-            bld.squares_at_most("tracking error cone", roots, tau, (d.scale - cost) * (1.0 / m))
+            bld.squares_at_most(QUOTIENT_CONE, roots, tau, (d.scale - cost) * (1.0 / m))
         else:
             bld.minimize_squares("deviation after costs", d.specific_variance * root**2)
             bld.minimize_squares("factor exposure", 1.0)
@@ -117,5 +124,4 @@ class Tracking(BaseTerm):
 
         e = post_cost_deviation(data, x)
         nav = data.scale - linear_immediate_cost(data, x) if exact_quotient(data) else data.scale
-        return float(data.risk_weight * (np.sum((data.factor.T @ e) ** 2)
-                                         + np.sum(data.specific_variance * e**2)) / nav)
+        return data.risk_weight * variance(data, e) / nav
