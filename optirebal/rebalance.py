@@ -26,6 +26,7 @@ from optirebal.program.fixes import (
     prefix_wash_directions,
     stale_wash_exclusions,
 )
+from optirebal.program.pooling import pooled
 from optirebal.program.prepare import build_problem_data
 from optirebal.program.regions import solve_tax_program
 from optirebal.program.solve import (
@@ -163,8 +164,13 @@ class _Runs:
         self.regions: list[str] = []  # the exact tax model's region choice per solve
 
     def __call__(self, data: ProblemData) -> Solution:
+        view = pooled(data)
         try:
-            solution = solve_tax_program(data, self.regions)
+            if view is None:
+                solution = solve_tax_program(data, self.regions)
+            else:  # lots the program cannot tell apart as one variable, then back to lots
+                solution = solve_tax_program(view[0], self.regions)
+                solution.sells = view[1].lot_sells(solution.sells)
         except Infeasible:
             raise diagnose(data) from None
         except SolverError as failure:
