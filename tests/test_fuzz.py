@@ -803,6 +803,17 @@ FIXED = {
         "soft bands whose penalty could pay for churn held their loosening edges before costs, "
         "so the next call traded the first solve's costs times the edge to it; a second solve "
         "now credits at most the first solve's linear costs (program/fixes.py credit_pass)"),
+    "contract_cash_noise": Known(
+        "nav_scaling (tie: equal objectives)", (2475,),
+        "the contract repair moved a whole contract for a margin-account shortfall of 1.5e-9 of "
+        "NAV (solver noise on a margin row held at equality, above its 1e-9 tolerance at one "
+        "scale only), which broke a band by 211 bp; a shortfall within the solver's tolerance "
+        "is now left to the cash repair of the physical trades"),
+    "nav_impact_gap": Known(
+        "nav_scaling (tie: equal objectives)", (1378, 4412, 4612),
+        "impact programs whose tracking error curves weakly were solved to a gap of 1e-11, "
+        "which left their weights up to 1.0e-6 apart at NAV x 1,000; Clarabel now holds "
+        "cones to 1e-12 (2e-8 apart)"),
     "resolve_costs": Known(
         "resolve_trades", (510, 1615),
         "re-solving after linear-cost trades moved about the first solve's costs: the tracking "

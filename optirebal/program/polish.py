@@ -1,7 +1,7 @@
 r"""Polish of an interior-point answer: Newton's method on the optimality conditions of its
 active set.
 
-Clarabel holds a program with cones to a duality gap of 1e-11 (:data:`~optirebal.program.
+Clarabel holds a program with cones to a duality gap of 1e-12 (:data:`~optirebal.program.
 solvers.SOLVER_OPTIONS`), and at reduced accuracy (``AlmostSolved``) to 5e-9. Along the
 flattest optimal direction of a rebalancing program (the split of a sale between securities
 whose only difference is a weak impact curvature ``k``) a gap ``g`` pins the weights only to

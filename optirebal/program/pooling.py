@@ -5,8 +5,8 @@ lots), and no rule reads their basis or date: every lot of one account and secur
 tax-free account has the same coefficient in every row and in the objective (no tax, the same
 pair, exposure, account and counter-flow charge). Selling ``s_i`` in ``[0, cap_i]`` from each is
 then exactly selling ``S = sum s_i`` in ``[0, sum cap_i]``: one variable instead of many, which
-halves the sell variables and their bound rows of a typical household (serial batch time per
-household 17.5 to 12.8 ms on the book) without changing the optimum.
+halves the sell variables and their bound rows of a typical household (Clarabel's time per
+solve on the book's households 5.6 to 3.9 ms) without changing the optimum.
 
 :func:`pooled` gives the program's view of the data with such lots merged, and the
 :class:`Pools` that maps a pooled solution back to lots: a pooled sale is taken from its lots

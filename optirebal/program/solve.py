@@ -53,7 +53,7 @@ stalled (InsufficientProgress, MaxIterations) or the numpy checks refused it.
 
 - *Lighter regularization* (a static constant of 1e-9 where Clarabel's default is 1e-8 plus a
   part proportional to the matrix): the KKT solves stay closer to the true system, which the
-  last digits of a gap of 1e-11 need. On the fuzz cases that stalled it reached ``Solved``.
+  last digits of a gap of 1e-12 need. On the fuzz cases that stalled it reached ``Solved``.
 - *Shorter interior-point steps*, for a stall the first two share.
 
 Each try is reported in the attempt's entry. The first verified optimal answer is taken (a
@@ -140,7 +140,7 @@ def _tries(program: ConicProgram, ctx: Context, data: ProblemData, solver: str
     the seconds, and whether the solver called the program infeasible with no answer."""
     smooth = _smooth(program)
     # a program whose only cone is the tracking error's gets a quadratic program's gap, whose
-    # answer the polish certifies where Clarabel's at 1e-11 leaves the active set unclear
+    # answer the polish certifies where Clarabel's at 1e-12 leaves the active set unclear
     tighter = solver == "CLARABEL" and smooth and program.has_soc
     tries: list[tuple[str, dict[str, object]]] = [("", {})]
     if tighter:
@@ -217,10 +217,10 @@ def _smooth(program: ConicProgram) -> bool:
     """Whether the program is a quadratic program, or one whose only cone is the tracking
     error's quotient (:mod:`optirebal.program.terms.tracking`): a program without impact. Every
     answer of it is polished. With the quotient that gives it a quadratic program's precision
-    (Clarabel holds a cone to a gap of 1e-11, which pins the trades to about 1e-6 of NAV); and
-    on an optimal face only the tie-break's squares decide (1e-8 of the squared positions), which
-    even a gap of 1e-13 pins to no better than 1e-6, where the exact optimum of the polish is
-    unique."""
+    (Clarabel holds a cone to a gap of 1e-12, which pins the trades to about 3e-7 of NAV);
+    and on an optimal face only the tie-break's squares decide (1e-8 of the squared
+    positions), which even a gap of 1e-13 pins to no better than 1e-6, where the exact optimum
+    of the polish is unique."""
     soc = sum(kind == SOC for kind, _ in program.cones)
     return not program.has_pow and (soc == 0 or (soc == 1 and QUOTIENT_CONE in program.blocks))
 

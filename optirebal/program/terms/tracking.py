@@ -16,8 +16,8 @@ variances (written with ``y = F_s^\top e``), and:
   linear in the trades (spread and commission). Impact (convex, not affine) stays out of ``e``.
 - ``S_1 = 1 + F - C_1``, the post-trade NAV after the linear costs, **without impact**: the
   quotient is exact, one rotated second-order cone ``||(y, delta^(1/2) e)||^2 <= tau S_1`` with
-  ``tau`` in the objective. Clarabel holds a cone to a gap of 1e-11, which pins the trades only
-  to about 1e-6 of NAV; every answer of such a program (its only cone) is therefore polished to
+  ``tau`` in the objective. Clarabel holds a cone to a gap of 1e-12, which pins the trades only
+  to about 3e-7 of NAV; every answer of such a program (its only cone) is therefore polished to
   a quadratic program's precision (:mod:`optirebal.program.polish`, in
   :mod:`optirebal.program.solve`). OSQP, which takes no cones, reads the quadratic form below.
 - ``S_1 = 1 + F`` **with impact**, a convex quadratic: the program has cones anyway (the impact's),
