@@ -23,7 +23,6 @@ Every portfolio ends with a status, never an exception out of the batch:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import math
 import os
@@ -35,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from optirebal.batch_result import ID, STATUSES, TABLES, BatchResult, Outcome
+from optirebal.batch_result import ID, STATUSES, TABLES, BatchResult, Outcome, pack_decisions
 from optirebal.decode.frames import build_result
 from optirebal.errors import (
     DecodeError,
@@ -146,15 +145,28 @@ def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]], frames: bool = Fa
     share = (time.perf_counter() - start) / max(1, len(books))
     outcomes = [solve_one(key, source, policy, worker)
                 for (key, _, policy), source in zip(chunk, sources, strict=True)]
-    outcomes = [dataclasses.replace(o, seconds=o.seconds + share) if n in set(books) else o
+    outcomes = [o.replace(seconds=o.seconds + share) if n in set(books) else o
                 for n, o in enumerate(outcomes)]
     if frames:
         outcomes = [_with_frames(o) for o in outcomes]
-    return outcomes
+    return pack_decisions(outcomes)
+
+
+def solve_packed_chunk(packed: bytes, frames: bool = False) -> bytes:
+    """:func:`solve_chunk` on a chunk pickled into one ``bytes`` (:func:`_pack`), its outcomes
+    pickled back into one: what a Dask task takes and returns. Dask serializes every array of
+    a structure as a buffer of its own, at a cost per buffer; a chunk holds thousands of them
+    (the columns of its households' frames), and one opaque bytes object makes the transfer a
+    copy. Each outcome packs its own decision (:class:`Outcome`)."""
+    return _pack(solve_chunk(pickle.loads(packed), frames))
+
+
+def _pack(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _with_frames(outcome: Outcome) -> Outcome:
-    """The outcome with its result built (cached on it, so it is pickled along); the time is
+    """The outcome with its result built (kept on it, so it is pickled along); the time is
     added to its seconds. A failure to build the frames is the outcome's status, as the solve's
     own errors are."""
     if outcome.decision is None:
@@ -164,12 +176,11 @@ def _with_frames(outcome: Outcome) -> Outcome:
         result = build_result(outcome.decision)
     except Exception as error:  # isolation, as in solve_one
         detail = str(error) if isinstance(error, OptirebalError) else f"{error} (please report it)"
-        return dataclasses.replace(outcome, status=_status(error), decision=None,
-                                   error=type(error).__name__, message=detail,
-                                   seconds=outcome.seconds + time.perf_counter() - start)
-    done = dataclasses.replace(outcome, seconds=outcome.seconds + time.perf_counter() - start)
-    done.__dict__["result"] = result  # what Outcome.result would build: cached_property's slot
-    return done
+        return outcome.replace(status=_status(error), decision=None, error=type(error).__name__,
+                               message=detail,
+                               seconds=outcome.seconds + time.perf_counter() - start)
+    return outcome.replace(seconds=outcome.seconds + time.perf_counter() - start,
+                           result=result)
 
 
 # --- the batch ------------------------------------------------------------------------------------
@@ -352,12 +363,13 @@ def _on_dask(tasks: list[Any], client: Any, progress: bool, frames: bool = False
         worker = min(workers, key=lambda w: load[w])
         load[worker] += len(group)
         for chunk in _chunks(group, size):
-            futures.append(client.submit(solve_chunk, chunk, frames, workers=[worker],
-                                         allow_other_workers=False, pure=False))
+            futures.append(client.submit(solve_packed_chunk, _pack(chunk), frames,
+                                         workers=[worker], allow_other_workers=False,
+                                         pure=False))
     outcomes: list[Outcome] = []
     with _bar(len(tasks), progress) as bar:
         for future in dask_completed(futures):
-            done = future.result()
+            done = pickle.loads(future.result())
             outcomes.extend(done)
             bar.update(len(done))
             future.release()

@@ -331,17 +331,17 @@ def test_frames_built_on_the_workers_equal_frames_built_on_access(small: Book,
                                                                   serial: BatchResult) -> None:
     ids = list(small)[:8]
     eager = solve_many(small.subset(ids), processes=1, progress=False, frames=True)
-    assert all("result" in o.__dict__ for o in eager.outcomes)  # built in the worker
+    assert all(o.result_built for o in eager.outcomes)  # built in the worker
     lazy = solve_many(small.subset(ids), processes=1, progress=False)
-    assert not any("result" in o.__dict__ for o in lazy.outcomes)  # not until asked
+    assert not any(o.result_built for o in lazy.outcomes)  # not until asked
     _assert_same_batch(eager, lazy)
     restored = pickle.loads(pickle.dumps(eager.outcomes))  # what a pool sends back
-    assert all("result" in o.__dict__ for o in restored)
+    assert all(o.result_built for o in restored)
     pd.testing.assert_frame_equal(restored[0].result.orders, eager[ids[0]].orders)
     # a decision sent back without its cached maps builds the same result
     for outcome in pickle.loads(pickle.dumps(solve_many(small.subset(ids), processes=1,
                                                         progress=False).outcomes)):
-        assert "result" not in outcome.__dict__
+        assert not outcome.result_built
         for name in ("orders", "lots_sold", "tax", "costs", "events"):
             pd.testing.assert_frame_equal(outcome.result.to_frames()[name],
                                           eager[outcome.id].to_frames()[name], obj=name)
@@ -350,6 +350,20 @@ def test_frames_built_on_the_workers_equal_frames_built_on_access(small: Book,
         pd.testing.assert_frame_equal(
             lazy.table(name).reset_index(drop=True),
             expected[expected["household"].isin(ids)].reset_index(drop=True), obj=name)
+
+
+def test_statuses_of_a_gathered_batch_unpack_no_decision(small: Book, serial: BatchResult
+                                                         ) -> None:
+    """Outcomes come back from a worker with their decisions packed; the statuses read the
+    figures kept beside them, and a decision unpacks (with its chunk) on first access only."""
+    gathered = BatchResult(pickle.loads(pickle.dumps(serial.outcomes)))
+    assert not any(o.unpacked for o in gathered.outcomes)
+    pd.testing.assert_frame_equal(gathered.statuses, serial.statuses)
+    assert not any(o.unpacked for o in gathered.outcomes)
+    first = next(o for o in gathered.outcomes if o.status == "solved")
+    expected = serial.results[first.id]
+    pd.testing.assert_frame_equal(first.result.orders, expected.orders)
+    assert first.unpacked
 
 
 def test_a_bad_history_or_schedule_fails_its_household_alone(small: Book) -> None:
