@@ -43,6 +43,13 @@ class Figures:
                    decision.diagnostics.compiles, decision.diagnostics.solves)
 
 
+class _Same:
+    """The default of :meth:`Outcome.replace` where None is a value."""
+
+
+SAME = _Same()
+
+
 class Outcome:
     """What became of one portfolio of a batch.
 
@@ -88,16 +95,18 @@ class Outcome:
         self._pack = _Pack([(decision, result)])
         self._at = 0
 
-    def replace(self, **changes: Any) -> Outcome:
-        """A copy with some of ``status``, ``decision``, ``error``, ``message``, ``seconds``
-        or ``result`` changed."""
-        decision, result = self._pack[self._at]
-        fields = {"status": self.status, "decision": decision, "error": self.error,
-                  "message": self.message, "seconds": self.seconds, "result": result}
-        fields.update(changes)
-        return Outcome(self.id, fields["status"], fields["decision"], fields["error"],
-                       fields["message"], fields["seconds"], self.worker,
-                       result=fields["result"])
+    def replace(self, *, status: str | None = None, decision: Decision | _Same | None = SAME,
+                error: str | None = None, message: str | None = None,
+                seconds: float | None = None, result: Result | _Same | None = SAME
+                ) -> Outcome:
+        """A copy with the fields given changed."""
+        kept_decision, kept_result = self._pack[self._at]
+        return Outcome(self.id, self.status if status is None else status,
+                       kept_decision if isinstance(decision, _Same) else decision,
+                       self.error if error is None else error,
+                       self.message if message is None else message,
+                       self.seconds if seconds is None else seconds, self.worker,
+                       result=kept_result if isinstance(result, _Same) else result)
 
     @property
     def decision(self) -> Decision | None:
