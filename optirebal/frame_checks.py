@@ -46,7 +46,8 @@ def indexed(frame: pd.DataFrame, name: str, what: str, duplicates: bool = True
         raise InputError(f"missing column: the {name} ids of {what} (a column {name!r} or the "
                          "index)", field=name)
     check_ids(out.index, name, what)
-    out.index = out.index.map(str)
+    if out.index.dtype != "str":  # pandas' text dtype: already what map(str) would make
+        out.index = out.index.map(str)
     out.index.name = name
     dup = out.index.duplicated() if duplicates else np.zeros(0, dtype=bool)
     if dup.any():

@@ -394,7 +394,12 @@ def validate_frame(frame: pd.DataFrame, schema: FrameSchema
     for name in out.columns:
         declared = schema.col(name)
         if declared is not None and declared.kind == "number":
-            flags = out[name].map(_is_bool).to_numpy(dtype=bool)
+            # a number dtype holds no true/false, a bool dtype nothing else; object cells are
+            # read one by one
+            kind = out[name].dtype.kind if isinstance(out[name].dtype, np.dtype) else "O"
+            flags = np.zeros(len(out), dtype=bool) if kind in "fiuc" else \
+                np.ones(len(out), dtype=bool) if kind == "b" else \
+                out[name].map(_is_bool).to_numpy(dtype=bool)
             if flags.any():
                 n = int(np.argmax(flags))
                 raise InputError(f"must be {declared.rule}, got {out[name].iloc[n]!r} "
@@ -444,6 +449,14 @@ def _raise(schema: FrameSchema, frame: pd.DataFrame, name: str, row: Any, value:
 
 def check_ids(index: pd.Index, name: str, what: str) -> None:
     """Refuse empty ids (``NaN``, ``None``, blank): they would become the text ``"nan"``."""
+    if isinstance(index.dtype, pd.StringDtype):  # text only: one vectorized pass
+        blank = pd.array(index.str.strip() == "").to_numpy(dtype=bool, na_value=False)
+        empty = np.asarray(index.isna()) | blank
+        if empty.any():
+            position = int(np.argmax(empty))
+            raise InputError(f"missing {name} id in {what} (row {position} of the frame)",
+                             field=name, row=position)
+        return
     for position, label in enumerate(index):
         if label is None or (isinstance(label, float) and math.isnan(label)) \
                 or label is pd.NaT or (isinstance(label, str) and not label.strip()):
