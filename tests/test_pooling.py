@@ -12,7 +12,7 @@ from conftest import multi_asset
 
 import optirebal as orb
 import optirebal.rebalance as rebalance
-from optirebal.program.pooling import pooled
+from optirebal.program.pooling import _groups, pooled
 from optirebal.program.prepare import build_problem_data
 
 TARGETS = {"equity": 0.3, "bonds": 0.5, "real_estate": 0.18, "cash": 0.02}
@@ -70,3 +70,17 @@ def test_pooling_leaves_the_optimum_alone(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.objective == pytest.approx(lot_by_lot.objective, abs=1e-9)
     np.testing.assert_allclose(result.weights["after"], lot_by_lot.weights["after"], atol=1e-7)
     assert result.traded and len(result.lots_sold)
+
+
+def test_groups_are_those_of_numpy_unique() -> None:
+    """The lexicographic grouping returns what ``np.unique(axis=0)`` returns, on rows with
+    many repeats (pairs of tax-free lots) and unique ones (taxable lots)."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        n = int(rng.integers(1, 300))
+        rows = np.column_stack([rng.integers(-5, 8, n).astype(float),
+                                rng.choice([0.0, 0.1, 0.25], size=(n, 4))])
+        _, first, group = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        got_first, got_group = _groups(rows)
+        assert np.array_equal(got_first, first)
+        assert np.array_equal(got_group, group.ravel())
