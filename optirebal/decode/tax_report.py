@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from optirebal.events import Event
-from optirebal.tax.ledger import WINDOW_DAYS, wash_sale_ledger
+from optirebal.tax.ledger import WINDOW_DAYS, ledger_of, realized_rows
 from optirebal.tax.netting import exact_tax
 
 if TYPE_CHECKING:
@@ -114,13 +114,21 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     history = pd.concat([f for f in frames if len(f)], ignore_index=True)
     history["group"] = history["security"].map(sec["group"])
     history["account_type"] = history["account"].map(kinds)
-    realized = wash_sale_ledger(history).realized
-    realized = realized[realized["date"] == today]
-    out = realized.groupby("lot").agg(disallowed_loss=("disallowed_loss", "sum"),
-                                      wash_sale=("wash_sale", "any"),
-                                      permanent=("permanent", "any"))
-    out = out[out["wash_sale"]]
-    return out.rename_axis("lot")
+    # the realized pieces of today's sales, per lot: only the washed ones matter (read from
+    # the ledger's rows, without building its four result frames)
+    washed: dict[str, list[float | bool]] = {}
+    for piece in realized_rows(ledger_of(history)):
+        if piece["date"] == today.date() and piece["wash_sale"]:
+            lot = washed.setdefault(piece["lot"], [0.0, False])
+            lot[0] = float(lot[0]) + piece["disallowed_loss"]
+            lot[1] = bool(lot[1]) or piece["permanent"]
+    if not washed:
+        return empty
+    lots_washed = sorted(washed)  # as a groupby by lot orders them
+    return pd.DataFrame({"disallowed_loss": [float(washed[k][0]) for k in lots_washed],
+                         "wash_sale": True,
+                         "permanent": [bool(washed[k][1]) for k in lots_washed]},
+                        index=pd.Index(lots_washed, name="lot"))
 
 
 def tax_report(data: ProblemData, lots_sold: pd.DataFrame, sell_shares: np.ndarray,

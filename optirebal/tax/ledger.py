@@ -347,6 +347,39 @@ class _Ledger:
         )  # fmt: skip
 
 
+def ledger_of(trades: pd.DataFrame) -> _Ledger:
+    """The ledger after ``trades`` (read as :func:`wash_sale_ledger` reads them), before any
+    frame is built: what a caller reading only the realized pieces
+    (:func:`realized_rows`) needs, without the cost of the four result frames."""
+    return _run(_read(trades))
+
+
+def _run(rows: list[dict[str, Any]]) -> _Ledger:
+    named = {r["lot_id"] for r in rows if r["shares"] > 0 and r["lot_id"] is not None}
+    ledger = _Ledger()
+    for row in rows:
+        if row["shares"] < 0:
+            ledger.sell(row)
+            continue
+        lot = row["lot_id"]
+        if lot is None:
+            lot = f"L{row['pos']}"
+            while lot in named or lot in ledger.lot_home:
+                lot += "_"  # never collide with an id the user gave
+        elif lot in ledger.lot_home:
+            raise InputError(
+                f"lot id {lot!r} already opened by an earlier buy", field="lot_id", row=row["label"]
+            )
+        ledger.buy(row, lot)
+    return ledger
+
+
+def realized_rows(ledger: _Ledger) -> list[dict[str, Any]]:
+    """The realized pieces of every sale of ``ledger``, as the rows of
+    :attr:`LedgerResult.realized`."""
+    return [r for sale in ledger.sales for r in _realized_rows(sale)]
+
+
 def _realized_rows(sale: _Sale) -> list[dict[str, Any]]:
     """Split a sold piece into its washed, permanently lost and deductible parts."""
     p = sale.sold
@@ -466,24 +499,8 @@ def wash_sale_ledger(trades: pd.DataFrame) -> LedgerResult:
     0   100.0  1050.0        2014-05-05
     """
     rows = _read(trades)
-    named = {r["lot_id"] for r in rows if r["shares"] > 0 and r["lot_id"] is not None}
-    ledger = _Ledger()
-    for row in rows:
-        if row["shares"] < 0:
-            ledger.sell(row)
-            continue
-        lot = row["lot_id"]
-        if lot is None:
-            lot = f"L{row['pos']}"
-            while lot in named or lot in ledger.lot_home:
-                lot += "_"  # never collide with an id the user gave
-        elif lot in ledger.lot_home:
-            raise InputError(
-                f"lot id {lot!r} already opened by an earlier buy", field="lot_id", row=row["label"]
-            )
-        ledger.buy(row, lot)
-
-    realized = [r for sale in ledger.sales for r in _realized_rows(sale)]
+    ledger = _run(rows)
+    realized = realized_rows(ledger)
     lots = sorted((p for ps in ledger.held.values() for p in ps), key=lambda p: (p.seq, p.piece))
     window = dt.timedelta(days=WINDOW_DAYS)
     # a loss sale whose window reaches the last date may still be washed by a later buy
