@@ -233,14 +233,15 @@ def refine_reasons(data: ProblemData, traded: np.ndarray, net_shares: np.ndarray
     # per class, the groups loading on it that a wash-sale rule or today's harvest stops
     stopped_in = [sorted(set(group[exposure[k] > 0]) & stopped_groups) if stopped_groups
                   else [] for k in range(len(classes))]
+    loads = exposure > 0
     out = []
-    for p, reason in zip(traded, reasons, strict=True):
-        a, i = data.pair_account[p], data.pair_security[p]
+    for p, reason in zip(traded.tolist(), reasons, strict=True):
+        a, i = int(data.pair_account[p]), int(data.pair_security[p])
         buy = net_shares[p] > 0
         if reason.startswith("tax: loss harvest"):
             reason = "harvest: tax-loss sale"
         if buy and stopped_groups and not reason.startswith("flow:"):
-            for k in np.flatnonzero(exposure[:, i] > 0):
+            for k in np.flatnonzero(loads[:, i]):
                 stopped = [g for g in stopped_in[k] if g != group[i]]
                 listed = subs.get(classes[k])
                 if stopped and (not listed or data.securities[i] in listed):
