@@ -358,6 +358,24 @@ def test_buy_rounding(lot_size: int, shares: float) -> None:
     assert result.cash.loc["fund", "after"] == pytest.approx(40_000 - shares * 7.0, abs=82_000e-7)
 
 
+def test_a_band_no_whole_unit_can_reach_is_infeasible_naming_the_lot_size() -> None:
+    """A class whose only security trades in units worth more than its band's reach: 40% of
+    a 100 portfolio (stock at 1, cash 100 - 60) is below a 50% +- 2% band, and one unit of 100
+    shares moves the class by 100% of NAV, past the far edge. The program buys 10 shares (a
+    fraction of a unit); no whole number of units holds the band, so the policy cannot be
+    met: an InfeasibleError naming the band and the lot size, not a DecodeError."""
+    portfolio = stock_and_cash(price=1.0, shares=40.0, cash=60.0, lot_size=100)
+    policy = orb.Policy({"equity": 0.5, "cash": 0.5}, band=orb.Band.absolute(0.02),
+                        mode="to_band", costs=NO_IMPACT)
+    with pytest.raises(orb.InfeasibleError, match="in whole units") as raised:
+        orb.solve(portfolio, policy)
+    assert raised.value.conflicts == ("band lower 'equity'", "lot size 'STK'")
+    assert "100.0% of NAV" in str(raised.value)
+    # a unit that can land inside the band is bought: 8 shares a unit, 48% after one
+    result = orb.solve(stock_and_cash(price=1.0, shares=40.0, cash=60.0, lot_size=8), policy)
+    assert result.orders["shares"].tolist() == [8.0]
+
+
 def test_rounding_never_spends_cash_that_is_not_there() -> None:
     # 40 of cash buys at most 2 whole shares at 17 (34); rounding 2.35 shares to nearest gives
     # 2, and a target that asks for 2.6 shares (rounds to 3 = 51) must be cut back to 2

@@ -430,6 +430,9 @@ def verify(data: ProblemData, trades: Trades) -> None:
 
     Raises
     ------
+    InfeasibleError
+        A class below its band that no whole number of units of its one security can bring
+        inside (:func:`_beyond_whole_units`).
     DecodeError
         Naming the first check that fails.
     """
@@ -455,15 +458,47 @@ def verify(data: ProblemData, trades: Trades) -> None:
         a = data.accounts[int(np.argmax(short))]
         raise DecodeError(f"account {a!r} ends {short.max() * data.nav:,.2f} below its reserve")
     # the bands as the program states them (post-cost on the binding side, see terms.bands)
-    over = band_excess(data, Point.of(trades.buys, trades.sells, trades.derivatives))
+    point = Point.of(trades.buys, trades.sells, trades.derivatives)
+    over = band_excess(data, point)
     if (over > trades.band_tolerance).any():
         k = int(np.argmax(over - trades.band_tolerance))
+        beyond_units = _beyond_whole_units(data, point, k, float(over[k]))
+        if beyond_units is not None:
+            raise beyond_units
         raise DecodeError(f"class {data.classes[k]!r} is {over[k]:.3g} outside its band after "
                           f"rounding (tolerance {trades.band_tolerance[k]:.3g})")
     groups = wash_conflicts(data, trades.buys, trades.sells, 0.0)
     if groups:
         raise DecodeError(f"group {groups[0][0]!r} is bought and sold at a loss in one rebalance "
                           "(a wash sale)")
+
+
+def _beyond_whole_units(data: ProblemData, point: Point, k: int, excess: float
+                        ) -> InfeasibleError | None:
+    """The policy's conflict when class ``k``, below its band by ``excess`` after rounding,
+    cannot be brought inside it in whole units: one security loads on it, and one unit of that
+    security (its lot size) moves the class past the far edge of the band, so no whole number
+    of units lands inside. The convex program, blind to lot sizes, bought a fraction of a unit;
+    the policy itself cannot be met. None in every other case (the band may be reachable)."""
+    upper_row, lower_row = band_rows(data, point)
+    loads = np.flatnonzero(data.exposure[k] != 0)
+    if not lower_row[k] > upper_row[k] or len(loads) != 1 or data.overlay is not None:
+        return None
+    i = int(loads[0])
+    securities = data.portfolio.securities
+    unit = float(securities["lot_size"].iloc[i])
+    value = unit * float(securities["price"].iloc[i])
+    step = value * abs(float(data.exposure[k, i])) / data.nav / data.scale
+    width = float(data.upper[k] - data.lower[k])
+    if not (unit > 0 and step > excess + width):
+        return None
+    name, security = data.classes[k], data.securities[i]
+    return InfeasibleError(
+        f"class {name!r} cannot be brought inside its band [{data.lower[k]:.2%}, "
+        f"{data.upper[k]:.2%}] in whole units: its only security {security!r} trades in units "
+        f"of {unit:g} shares ({value:,.2f}, {step:.1%} of NAV), which overshoot the band; "
+        "lower the lot size, widen the band, or make it soft",
+        conflicts=(f"band lower {name!r}", f"lot size {security!r}"))
 
 
 def group_flows(data: ProblemData, buys: np.ndarray,
