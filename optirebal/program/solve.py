@@ -151,7 +151,7 @@ def _tries(program: ConicProgram, ctx: Context, data: ProblemData, solver: str
     # answer the polish certifies where Clarabel's at 1e-12 leaves the active set unclear
     tighter = solver == "CLARABEL" and smooth and program.has_soc
     # the tight gaps of a program without impact need refined KKT solves (without them
-    # Clarabel stalled on 9% of the fuzz's such programs); impact's cones do not
+    # Clarabel stalled on about one fuzz case in ten); impact's cones do not
     first = REFINED if solver == "CLARABEL" and smooth else {}
     tries: list[tuple[str, dict[str, object]]] = [("", first)]
     if tighter:
