@@ -5,8 +5,10 @@ How the work is cut: portfolios are sorted by a *shape hint* (their policy, acco
 securities: what :attr:`~optirebal.program.data.ProblemData.shape_key` is made of, known before
 any problem data is built) and cut into chunks of one hint each. A worker process keeps one
 :class:`~optirebal.rebalance.Rebalancer` per policy for its lifetime (module state, below), so it
-meets each shape once. On a Dask cluster every hint is pinned to one worker, so a shape is met
-by one worker only; a local pool cannot pin, so a shape may be met once per process.
+meets each shape once. On a Dask cluster every hint is placed on one worker, so a shape is met
+by that worker, and by another only when it steals a chunk of it (Dask's work stealing keeps
+the end of a batch balanced); a local pool cannot place tasks, so a shape may be met once per
+process.
 
 Every portfolio ends with a status, never an exception out of the batch:
 
@@ -208,7 +210,8 @@ def solve_many(
         each household follows its model's policy.
     client : dask.distributed.Client, optional
         Run on that cluster (``pip install "optirebal[distributed]"``): each shape hint is
-        pinned to one worker, which keeps one rebalancer per policy across tasks.
+        placed on one worker, which keeps one rebalancer per policy across tasks (an idle
+        worker may steal a chunk, and meets its shape once more).
     processes : int, optional
         Without a client: the size of the local process pool (default: the machine's cores;
         ``1`` or a batch of fewer than :data:`SERIAL_BELOW` runs in this process).
@@ -350,8 +353,11 @@ def _on_pool(tasks: list[Any], workers: int, progress: bool, frames: bool = Fals
 
 def _on_dask(tasks: list[Any], client: Any, progress: bool, frames: bool = False
              ) -> list[Outcome]:
-    """Each shape hint pinned to one worker (largest hints first, to the least loaded worker),
-    cut into chunks so the progress bar moves and a worker's queue stays balanced."""
+    """Each shape hint placed on one worker (largest hints first, to the least loaded worker),
+    cut into chunks so the progress bar moves and a worker's queue stays balanced. Placed, not
+    pinned: a worker that runs out of work steals a chunk (and meets its shape once more),
+    where pinned hints left one worker idle at the end of the book (2 workers, 1,000
+    households: 106 households/s pinned, 118 placed)."""
     from distributed import as_completed as dask_completed
 
     workers = sorted(client.scheduler_info().get("workers", {}))
@@ -365,7 +371,7 @@ def _on_dask(tasks: list[Any], client: Any, progress: bool, frames: bool = False
         load[worker] += len(group)
         for chunk in _chunks(group, size):
             futures.append(client.submit(solve_packed_chunk, _pack(chunk), frames,
-                                         workers=[worker], allow_other_workers=False,
+                                         workers=[worker], allow_other_workers=True,
                                          pure=False))
     outcomes: list[Outcome] = []
     with _bar(len(tasks), progress) as bar:
