@@ -16,6 +16,7 @@ from optirebal.errors import InfeasibleError, SolverError
 from optirebal.events import Event
 from optirebal.policy import Policy
 from optirebal.portfolio import Portfolio
+from optirebal.program.conic import ConicProgram
 from optirebal.program.data import ProblemData
 from optirebal.program.diagnose import diagnose
 from optirebal.program.fixes import (
@@ -26,6 +27,7 @@ from optirebal.program.fixes import (
     prefix_wash_directions,
     stale_wash_exclusions,
 )
+from optirebal.program.patch import closes_only, without_closed
 from optirebal.program.pooling import pooled
 from optirebal.program.prepare import build_problem_data
 from optirebal.program.regions import solve_tax_program
@@ -34,7 +36,9 @@ from optirebal.program.solve import (
     Infeasible,
     Solution,
     answer_events,
+    solve_program,
 )
+from optirebal.program.terms.base import Context
 from optirebal.program.workspace import Workspace
 from optirebal.result import Diagnostics, Result
 from optirebal.triggers import quiet_reason, triggered
@@ -162,14 +166,22 @@ class _Runs:
         self.attempts: list[tuple[str, str]] = []
         self.events: list[Event] = []
         self.regions: list[str] = []  # the exact tax model's region choice per solve
+        # the data of the last solve, the data its program was built from (the pooled view)
+        # and that program with its context
+        self.last: tuple[ProblemData, ProblemData, tuple[ConicProgram, Context]] | None = None
 
     def __call__(self, data: ProblemData) -> Solution:
         view = pooled(data)
+        # lots the program cannot tell apart as one variable (then back to lots)
+        program_data = data if view is None else view[0]
+        built = None
+        if self.last is not None and closes_only(self.last[0], data):
+            # a re-solve that only closes trades: the last program without them
+            built = without_closed(*self.last[2], self.last[1], program_data)
         try:
-            if view is None:
-                solution = solve_tax_program(data, self.regions)
-            else:  # lots the program cannot tell apart as one variable, then back to lots
-                solution = solve_tax_program(view[0], self.regions)
+            solution = solve_tax_program(program_data, self.regions) if built is None else \
+                solve_program(program_data, built)
+            if view is not None:
                 solution.sells = view[1].lot_sells(solution.sells)
         except Infeasible:
             raise diagnose(data) from None
@@ -184,5 +196,7 @@ class _Runs:
         self.solve_seconds += solution.solve_seconds
         self.solves += 1
         self.attempts.extend(solution.attempts)
+        if solution.built is not None:
+            self.last = (data, program_data, solution.built)
         return solution
 

@@ -90,14 +90,20 @@ class Solution:
     duals: dict[str, np.ndarray] = field(default_factory=dict)  # per block, of the answer
     region: int | None = None  # the exact-netting region chosen, if any
     polished: bool = False  # made exact on its active set (program.polish)
+    # the program first built for the data and its context, which a re-solve that only closes
+    # trades derives its own from (program.patch)
+    built: tuple[ConicProgram, Context] | None = field(default=None, repr=False)
 
 
 class Infeasible(Exception):
     """Internal signal: the solvers that answered called the program infeasible."""
 
 
-def solve_program(data: ProblemData) -> Solution:
-    """Build ``data``'s program and run the solver chain; return the first verified answer.
+def solve_program(data: ProblemData, built: tuple[ConicProgram, Context] | None = None
+                  ) -> Solution:
+    """Build ``data``'s program (or take ``built``, the program and context of ``data`` derived
+    otherwise, :mod:`optirebal.program.patch`) and run the solver chain; return the first
+    verified answer.
 
     Raises
     ------
@@ -108,7 +114,7 @@ def solve_program(data: ProblemData) -> Solution:
         When no solver returns a verified optimal answer; lists every attempt.
     """
     start = time.perf_counter()
-    program, ctx = build_program(data)
+    program, ctx = build_program(data) if built is None else built
     build_seconds = time.perf_counter() - start
     attempts: list[tuple[str, str]] = []
     infeasible = False
@@ -129,6 +135,7 @@ def solve_program(data: ProblemData) -> Solution:
             # optimal, or verified at reduced accuracy (within 5e-9 of NAV of the optimum)
             kept.solve_seconds, kept.build_seconds = solve_seconds, build_seconds
             kept.attempts = attempts
+            kept.built = conic
             return kept
     if infeasible:
         raise Infeasible(attempts)
