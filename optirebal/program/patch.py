@@ -48,10 +48,14 @@ def closes_only(before: ProblemData, after: ProblemData) -> bool:
             return False
     if before.policy.tax.lot_relief != "optimal" or (before.tax is not None and before.tax.exact):
         return False  # relief rows read the caps; the exact model solves region by region
-    for old, new in ((before.buy_cap, after.buy_cap), (before.sell_cap, after.sell_cap)):
-        if len(old) != len(new) or not np.all((new == old) | ((new <= 0) & (old > 0))):
-            return False
-    return True
+    return _caps_only_closed(before, after)
+
+
+def _caps_only_closed(before: ProblemData, after: ProblemData) -> bool:
+    """Whether every buy and sell cap of ``after`` is that of ``before`` or closed from open."""
+    return all(len(old) == len(new) and bool(np.all((new == old) | ((new <= 0) & (old > 0))))
+               for old, new in ((before.buy_cap, after.buy_cap),
+                                (before.sell_cap, after.sell_cap)))
 
 
 def without_closed(program: ConicProgram, ctx: Context, before: ProblemData,
@@ -60,9 +64,8 @@ def without_closed(program: ConicProgram, ctx: Context, before: ProblemData,
     trades closed (:func:`closes_only`, on the data the program was built from: the pooled
     views when lots are pooled); None when it cannot be derived (then assemble afresh)."""
     assert ctx.buys is not None and ctx.sells is not None
-    for old, new in ((before.buy_cap, after.buy_cap), (before.sell_cap, after.sell_cap)):
-        if len(old) != len(new) or not np.all((new == old) | ((new <= 0) & (old > 0))):
-            return None  # a pooled sale whose lots close only in part: its cap changed
+    if not _caps_only_closed(before, after):
+        return None  # a pooled sale whose lots close only in part: its cap changed
     closed_buys = np.flatnonzero((after.buy_cap <= 0) & (before.buy_cap > 0))
     closed_sells = np.flatnonzero((after.sell_cap <= 0) & (before.sell_cap > 0))
     columns = np.concatenate([ctx.buys.cols[np.isin(ctx.buys.rows, closed_buys)],
