@@ -163,8 +163,8 @@ def _tries(program: ConicProgram, ctx: Context, data: ProblemData, solver: str
     tries: list[tuple[str, dict[str, object]]] = [("", first)]
     if tighter:
         tries.append((TIGHTER, {"tol_gap_abs": QP_GAP, "tol_gap_rel": QP_GAP, **REFINED}))
-    if solver == "CLARABEL":
-        tries += CLARABEL_RETRIES
+    if solver == "CLARABEL":  # the refined retry is no retry for a first try refined already
+        tries += [(label, options) for label, options in CLARABEL_RETRIES if options is not first]
 
     def quality(outcome: Solution) -> tuple[bool, bool]:
         return outcome.status == OPTIMAL, outcome.polished or not smooth
