@@ -88,30 +88,41 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     # last 30 days); a lot neither sold nor recent can wash nothing today
     sold_today = np.zeros(len(lots), dtype=bool)
     sold_today[sold] = True
-    held = lots[in_group & (sold_today | recent)].sort_values("acquired", kind="stable")
-    rows = pd.DataFrame({
-        "date": pd.to_datetime(held["acquired"]), "account": held["account"],
-        "security": held["security"], "shares": held["quantity"],
-        "price": held["cost_basis"] / held["quantity"], "lot_id": held.index})
+    # one frame for the ledger, column by column: the lots (as purchases on their dates, oldest
+    # first), today's sales and buys, and the scheduled buys of these groups
+    held = np.flatnonzero(in_group & (sold_today | recent))
+    acquired = pd.to_datetime(lots["acquired"].iloc[held]).to_numpy()
+    order = np.argsort(acquired, kind="stable")
+    held, acquired = held[order], acquired[order]
     mine = sold[in_group[sold]]
-    sells = pd.DataFrame({"date": today, "account": lots["account"].iloc[mine].to_numpy(),
-                          "security": lots["security"].iloc[mine].to_numpy(),
-                          "shares": -sell_shares[mine], "price": lot_price[mine],
-                          "lot_id": lots.index[mine]})
     bought = np.flatnonzero((buy_shares > 0) & chosen[codes[data.pair_security]])
-    buys = pd.DataFrame({"date": today,
-                         "account": [data.accounts[a] for a in data.pair_account[bought]],
-                         "security": [data.securities[i] for i in data.pair_security[bought]],
-                         "shares": buy_shares[bought],
-                         "price": price.to_numpy()[data.pair_security[bought]], "lot_id": None})
-    frames = [rows, sells, buys]
+    quantity_held = quantity[held]
+    parts = {
+        "date": [acquired, np.full(len(mine) + len(bought), today.to_datetime64())],
+        "account": [lots["account"].to_numpy()[held], lots["account"].to_numpy()[mine],
+                    np.asarray(data.accounts, dtype=object)[data.pair_account[bought]]],
+        "security": [lots["security"].to_numpy()[held], lots["security"].to_numpy()[mine],
+                     np.asarray(data.securities, dtype=object)[data.pair_security[bought]]],
+        "shares": [quantity_held, -sell_shares[mine], buy_shares[bought]],
+        "price": [basis[held] / quantity_held, lot_price[mine],
+                  price.to_numpy(dtype=float)[data.pair_security[bought]]],
+        "lot_id": [lots.index.to_numpy()[held], lots.index.to_numpy()[mine],
+                   np.full(len(bought), None, dtype=object)],
+    }
     if pf.scheduled is not None:
         later = pf.scheduled[pf.scheduled["security"].map(sec["group"]).isin(groups)]
-        frames.append(pd.DataFrame({
-            "date": later["date"], "account": later["account"], "security": later["security"],
-            "shares": later["shares"], "price": price.reindex(later["security"]).to_numpy(),
-            "lot_id": None}))
-    history = pd.concat([f for f in frames if len(f)], ignore_index=True)
+        for column, values in (("date", later["date"].to_numpy()),
+                               ("account", later["account"].to_numpy()),
+                               ("security", later["security"].to_numpy()),
+                               ("shares", later["shares"].to_numpy(dtype=float)),
+                               ("price", price.reindex(later["security"]).to_numpy()),
+                               ("lot_id", np.full(len(later), None, dtype=object))):
+            parts[column].append(values)
+    history = pd.DataFrame({column: np.concatenate([np.asarray(v, dtype=object)
+                                                    if column in ("account", "security",
+                                                                  "lot_id") else v
+                                                    for v in values])
+                            for column, values in parts.items()})
     history["group"] = history["security"].map(sec["group"])
     history["account_type"] = history["account"].map(kinds)
     # the realized pieces of today's sales, per lot: only the washed ones matter (read from
