@@ -160,7 +160,7 @@ def solve_packed_chunk(packed: bytes, frames: bool = False) -> bytes:
     pickled back into one: what a Dask task takes and returns. Dask serializes every array of
     a structure as a buffer of its own, at a cost per buffer; a chunk holds thousands of them
     (the columns of its households' frames), and one opaque bytes object makes the transfer a
-    copy. Each outcome packs its own decision (:class:`Outcome`)."""
+    copy. The chunk's decisions are packed together inside (:func:`pack_decisions`)."""
     return _pack(solve_chunk(pickle.loads(packed), frames))
 
 
