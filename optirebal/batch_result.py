@@ -88,10 +88,10 @@ class Outcome:
 
     def __init__(self, id: Hashable, status: str, decision: Decision | None, error: str,
                  message: str, seconds: float, worker: str, *,
-                 result: Result | None = None) -> None:
+                 result: Result | None = None, figures: Figures | None = None) -> None:
         self.id, self.status, self.error, self.message = id, status, error, message
         self.seconds, self.worker = seconds, worker
-        self.figures = None if decision is None else Figures.of(decision)
+        self.figures = None if decision is None else figures or Figures.of(decision)
         self._pack = _Pack([(decision, result)])
         self._at = 0
 
@@ -101,12 +101,14 @@ class Outcome:
                 ) -> Outcome:
         """A copy with the fields given changed."""
         kept_decision, kept_result = self._pack[self._at]
+        same = isinstance(decision, _Same)
         return Outcome(self.id, self.status if status is None else status,
                        kept_decision if isinstance(decision, _Same) else decision,
                        self.error if error is None else error,
                        self.message if message is None else message,
                        self.seconds if seconds is None else seconds, self.worker,
-                       result=kept_result if isinstance(result, _Same) else result)
+                       result=kept_result if isinstance(result, _Same) else result,
+                       figures=self.figures if same else None)
 
     @property
     def decision(self) -> Decision | None:
