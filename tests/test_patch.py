@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import optirebal as orb
+from optirebal.program.data import ProblemData
 from optirebal.program.patch import closes_only, without_closed
 from optirebal.program.pooling import pooled
 from optirebal.program.prepare import build_problem_data
@@ -24,7 +25,8 @@ def households() -> list[tuple[orb.Portfolio, orb.Policy]]:
     return [(book[h], book.policy_of(h)) for h in list(book)[:6]]
 
 
-def _view(data):  # type: ignore[no-untyped-def]
+def _view(data: ProblemData) -> ProblemData:
+    """The data a program is built from: the pooled view when lots pool."""
     view = pooled(data)
     return data if view is None else view[0]
 

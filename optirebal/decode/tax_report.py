@@ -97,49 +97,51 @@ def wash_flags(data: ProblemData, sell_shares: np.ndarray, buy_shares: np.ndarra
     mine = sold[in_group[sold]]
     bought = np.flatnonzero((buy_shares > 0) & chosen[codes[data.pair_security]])
     quantity_held = quantity[held]
+
+    def objects(values: object) -> np.ndarray:  # ids and names: object arrays concatenate
+        return np.asarray(values, dtype=object)
+
     parts = {
         "date": [acquired, np.full(len(mine) + len(bought), today.to_datetime64())],
-        "account": [lots["account"].to_numpy()[held], lots["account"].to_numpy()[mine],
-                    np.asarray(data.accounts, dtype=object)[data.pair_account[bought]]],
-        "security": [lots["security"].to_numpy()[held], lots["security"].to_numpy()[mine],
-                     np.asarray(data.securities, dtype=object)[data.pair_security[bought]]],
+        "account": [objects(lots["account"].to_numpy()[held]),
+                    objects(lots["account"].to_numpy()[mine]),
+                    objects(data.accounts)[data.pair_account[bought]]],
+        "security": [objects(lots["security"].to_numpy()[held]),
+                     objects(lots["security"].to_numpy()[mine]),
+                     objects(data.securities)[data.pair_security[bought]]],
         "shares": [quantity_held, -sell_shares[mine], buy_shares[bought]],
         "price": [basis[held] / quantity_held, lot_price[mine],
                   price.to_numpy(dtype=float)[data.pair_security[bought]]],
-        "lot_id": [lots.index.to_numpy()[held], lots.index.to_numpy()[mine],
+        "lot_id": [objects(lots.index.to_numpy()[held]), objects(lots.index.to_numpy()[mine]),
                    np.full(len(bought), None, dtype=object)],
     }
     if pf.scheduled is not None:
         later = pf.scheduled[pf.scheduled["security"].map(sec["group"]).isin(groups)]
         for column, values in (("date", later["date"].to_numpy()),
-                               ("account", later["account"].to_numpy()),
-                               ("security", later["security"].to_numpy()),
+                               ("account", objects(later["account"].to_numpy())),
+                               ("security", objects(later["security"].to_numpy())),
                                ("shares", later["shares"].to_numpy(dtype=float)),
                                ("price", price.reindex(later["security"]).to_numpy()),
                                ("lot_id", np.full(len(later), None, dtype=object))):
             parts[column].append(values)
-    history = pd.DataFrame({column: np.concatenate([np.asarray(v, dtype=object)
-                                                    if column in ("account", "security",
-                                                                  "lot_id") else v
-                                                    for v in values])
-                            for column, values in parts.items()})
+    history = pd.DataFrame({column: np.concatenate(values) for column, values in parts.items()})
     history["group"] = history["security"].map(sec["group"])
     history["account_type"] = history["account"].map(kinds)
     # the realized pieces of today's sales, per lot: only the washed ones matter (read from
     # the ledger's rows, without building its four result frames)
-    washed: dict[str, list[float | bool]] = {}
+    disallowed: dict[str, float] = {}
+    permanent: dict[str, bool] = {}
     for piece in realized_rows(ledger_of(history)):
         if piece["date"] == today.date() and piece["wash_sale"]:
-            lot = washed.setdefault(piece["lot"], [0.0, False])
-            lot[0] = float(lot[0]) + piece["disallowed_loss"]
-            lot[1] = bool(lot[1]) or piece["permanent"]
-    if not washed:
+            lot = piece["lot"]
+            disallowed[lot] = disallowed.get(lot, 0.0) + piece["disallowed_loss"]
+            permanent[lot] = permanent.get(lot, False) or bool(piece["permanent"])
+    if not disallowed:
         return empty
-    lots_washed = sorted(washed)  # as a groupby by lot orders them
-    return pd.DataFrame({"disallowed_loss": [float(washed[k][0]) for k in lots_washed],
-                         "wash_sale": True,
-                         "permanent": [bool(washed[k][1]) for k in lots_washed]},
-                        index=pd.Index(lots_washed, name="lot"))
+    washed = sorted(disallowed)  # as a groupby by lot orders them
+    return pd.DataFrame({"disallowed_loss": [disallowed[k] for k in washed], "wash_sale": True,
+                         "permanent": [permanent[k] for k in washed]},
+                        index=pd.Index(washed, name="lot"))
 
 
 def tax_report(data: ProblemData, lots_sold: pd.DataFrame, sell_shares: np.ndarray,
