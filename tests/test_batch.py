@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import optirebal as orb
-from optirebal.batch import STATUSES, BatchResult, solve_many
+from optirebal.batch import _INHERITED, STATUSES, BatchResult, solve_many
 from optirebal.cli import main
 from optirebal.datasets.book import Book, generate, load_book, write_book
 
@@ -133,12 +133,17 @@ def test_a_local_cluster_batch_equals_the_serial_batch(small: Book,
     assert (batch.compiles_per_worker() <= hints.nunique()).all()
 
 
+@pytest.mark.parametrize("forks", [True, False], ids=["inherited", "pickled"])
 def test_a_process_pool_batch_equals_the_serial_batch(small: Book, serial: BatchResult,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      forks: bool) -> None:
+    """Forked workers inherit the batch; spawned ones (macOS, Windows) get each chunk pickled."""
     monkeypatch.setattr("optirebal.batch.SERIAL_BELOW", 0)  # a pool even for 20 households
+    monkeypatch.setattr("optirebal.batch._pool_forks", lambda: forks)
     batch = solve_many(small, processes=2, progress=False)
     assert batch.mode == "2 processes"
     _assert_same_batch(batch, serial)
+    assert not _INHERITED  # the batch is not kept once the pool is closed
 
 
 def test_one_bad_and_one_infeasible_household_do_not_stop_the_batch(small: Book) -> None:
