@@ -38,7 +38,15 @@ from typing import Any
 
 import pandas as pd
 
-from optirebal.batch_result import ID, STATUSES, TABLES, BatchResult, Outcome, pack_decisions
+from optirebal.batch_result import (
+    ID,
+    STATUSES,
+    TABLES,
+    BatchResult,
+    Outcome,
+    attach_portfolios,
+    pack_decisions,
+)
 from optirebal.decode.frames import build_result
 from optirebal.errors import (
     DecodeError,
@@ -59,9 +67,12 @@ SERIAL_CHUNK = 64
 """Households per chunk in the calling process: a book's households are validated together
 (:func:`optirebal.datasets.book.build_together`), whose schema checks cost per chunk (about
 8 ms a frame) and not per household; the progress bar moves about once a second."""
+SMALLEST_CHUNK = 16
+"""The smallest chunk of a local pool (:func:`_guided`): its fixed cost (about 15 ms) stays
+below a millisecond per household."""
 CHUNKS_PER_WORKER = 8
-"""Chunks per worker: enough for the pool to balance uneven chunks and for the progress bar to
-move, few enough that each chunk's overhead (about 5 ms) stays small."""
+"""Chunks per Dask worker: enough for the cluster to balance uneven chunks and for the progress
+bar to move, few enough that each chunk's overhead (about 5 ms) stays small."""
 
 
 __all__ = ["ID", "STATUSES", "TABLES", "BatchResult", "Outcome", "solve_chunk", "solve_many",
@@ -127,33 +138,54 @@ def solve_one(key: Hashable, source: Any, policy: Policy, worker: str = "") -> O
     return Outcome(key, "solved", decision, "", "", time.perf_counter() - start, worker)
 
 
-def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]], frames: bool = False
-                ) -> list[Outcome]:
+def solve_chunk(chunk: Sequence[tuple[Hashable, Any, Policy]], frames: bool = False,
+                inputs_kept: bool = False) -> list[Outcome]:
     """Solve a chunk of ``(id, portfolio or source, policy)`` in order (one task); with
     ``frames``, build each solved outcome's :attr:`Outcome.result` here too (it travels back
-    with the decision)."""
+    with the decision). With ``inputs_kept``, the process that gathers the outcomes keeps the
+    chunk: the portfolios given or built here are not pickled back with the decisions, and
+    that process attaches its own (:func:`_attach`)."""
     worker = ""
     if "distributed" in sys.modules:  # a Dask worker has imported it; a pool need not (0.4 s)
         with contextlib.suppress(ValueError):  # off a Dask worker: no name
             worker = sys.modules["distributed"].get_worker().address
-    from optirebal.datasets.book import HouseholdFrames, build_together
-
-    # a book's households are validated together: the schema checks cost per call, not per row
     start = time.perf_counter()
-    books = [n for n, (_, source, _) in enumerate(chunk) if isinstance(source, HouseholdFrames)]
-    built = build_together([chunk[n][1] for n in books])
-    sources: list[Any] = [source for _, source, _ in chunk]
-    for n, portfolio in zip(books, built, strict=True):
-        if portfolio is not None:
-            sources[n] = portfolio
-    share = (time.perf_counter() - start) / max(1, len(books))
+    sources = _sources(chunk)
+    built = [n for n, (_, source, _) in enumerate(chunk) if not isinstance(source, Portfolio)]
+    share = (time.perf_counter() - start) / max(1, len(built))  # the validation, shared
     outcomes = [solve_one(key, source, policy, worker)
                 for (key, _, policy), source in zip(chunk, sources, strict=True)]
-    outcomes = [o.replace(seconds=o.seconds + share) if n in set(books) else o
-                for n, o in enumerate(outcomes)]
+    for n in built:
+        outcomes[n] = outcomes[n].replace(seconds=outcomes[n].seconds + share)
     if frames:
         outcomes = [_with_frames(o) for o in outcomes]
-    return pack_decisions(outcomes)
+    return pack_decisions(outcomes, _portfolios(sources) if inputs_kept else ())
+
+
+def _sources(chunk: Sequence[tuple[Hashable, Any, Policy]]) -> list[Any]:
+    """Each task's portfolio or source, with a book's households built into portfolios where
+    they pass their checks validated together (the schema checks cost per call, not per row);
+    one that fails stays a source, built alone by :func:`solve_one` to name its error."""
+    from optirebal.datasets.book import HouseholdFrames, build_together
+
+    sources: list[Any] = [source for _, source, _ in chunk]
+    books = [n for n, source in enumerate(sources) if isinstance(source, HouseholdFrames)]
+    for n, portfolio in zip(books, build_together([sources[n] for n in books]), strict=True):
+        if portfolio is not None:
+            sources[n] = portfolio
+    return sources
+
+
+def _portfolios(sources: Sequence[Any]) -> list[Portfolio | None]:
+    return [source if isinstance(source, Portfolio) else None for source in sources]
+
+
+def _attach(outcomes: list[Outcome], chunk: Sequence[tuple[Hashable, Any, Policy]]) -> None:
+    """The gathering side of ``inputs_kept`` (:func:`solve_chunk`): outcomes received from a
+    worker find their portfolios in ``chunk``, built again here (the same checks on the same
+    frames give the same portfolio) when a decision is first read; a batch read through its
+    statuses never builds them."""
+    attach_portfolios(outcomes, lambda: _portfolios(_sources(chunk)))
 
 
 def solve_packed_chunk(packed: bytes, frames: bool = False) -> bytes:
@@ -161,8 +193,9 @@ def solve_packed_chunk(packed: bytes, frames: bool = False) -> bytes:
     pickled back into one: what a Dask task takes and returns. Dask serializes every array of
     a structure as a buffer of its own, at a cost per buffer; a chunk holds thousands of them
     (the columns of its households' frames), and one opaque bytes object makes the transfer a
-    copy. The chunk's decisions are packed together inside (:func:`pack_decisions`)."""
-    return _pack(solve_chunk(pickle.loads(packed), frames))
+    copy. The chunk's decisions are packed together inside (:func:`pack_decisions`), without
+    the portfolios the client keeps (``inputs_kept``)."""
+    return _pack(solve_chunk(pickle.loads(packed), frames, inputs_kept=True))
 
 
 def _pack(value: Any) -> bytes:
@@ -325,6 +358,19 @@ def _chunks(group: list[Any], size: int) -> Iterator[list[Any]]:
         yield group[n * len(group) // parts:(n + 1) * len(group) // parts]
 
 
+def _guided(total: int, workers: int) -> Iterator[tuple[int, int]]:
+    """Ranges of the (hint-sorted) tasks for a pool, in the order given to the workers: each
+    a ``1 / (2 workers)`` share of what remains, and no fewer than :data:`SMALLEST_CHUNK`
+    (guided self-scheduling). Large chunks first pay the fixed cost of a chunk rarely, small
+    ones last let the workers end together; a pool cannot place tasks by shape, so a range may
+    span two hints (each worker still meets each shape at most once)."""
+    at = 0
+    while at < total:
+        size = max(SMALLEST_CHUNK, math.ceil((total - at) / (2 * workers)))
+        yield at, min(total, at + size)
+        at += size
+
+
 def _bar(total: int, progress: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -355,7 +401,7 @@ def _pool_forks() -> bool:
 
 def _solve_inherited(start: int, stop: int, frames: bool = False) -> list[Outcome]:
     """:func:`solve_chunk` on ``tasks[start:stop]`` of the batch this forked worker inherited."""
-    return solve_chunk(_INHERITED[start:stop], frames)
+    return solve_chunk(_INHERITED[start:stop], frames, inputs_kept=True)
 
 
 def _on_pool(tasks: list[Any], workers: int, progress: bool, frames: bool = False
@@ -365,14 +411,7 @@ def _on_pool(tasks: list[Any], workers: int, progress: bool, frames: bool = Fals
     the calling process pickles no household and the workers unpickle none, where sending the
     frames cost about 0.4 ms of CPU per household on a 2-core machine that has none to spare.
     Elsewhere (``spawn``: macOS, Windows) each chunk is pickled to its worker."""
-    size = max(1, math.ceil(len(tasks) / (workers * CHUNKS_PER_WORKER)))
-    ranges, at = [], 0
-    for group in _groups(tasks):
-        for chunk in _chunks(group, size):
-            ranges.append((at, at + len(chunk)))
-            at += len(chunk)
-    # the largest first: the last tasks to end are short, and the workers end together
-    ranges.sort(key=lambda r: r[0] - r[1])
+    ranges = list(_guided(len(tasks), workers))
     forks = _pool_forks()
     context = multiprocessing.get_context("fork" if forks else None)
     outcomes: list[Outcome] = []
@@ -382,10 +421,14 @@ def _on_pool(tasks: list[Any], workers: int, progress: bool, frames: bool = Fals
             # the workers fork at the first submit: before the progress bar starts its thread
             futures: list[Future[list[Outcome]]] = [
                 pool.submit(_solve_inherited, start, stop, frames) if forks else
-                pool.submit(solve_chunk, tasks[start:stop], frames) for start, stop in ranges]
+                pool.submit(solve_chunk, tasks[start:stop], frames, True)
+                for start, stop in ranges]
+            chunks = dict(zip(futures, ranges, strict=True))
             with _bar(len(tasks), progress) as bar:
                 for future in as_completed(futures):
                     done = future.result()
+                    start, stop = chunks[future]
+                    _attach(done, tasks[start:stop])
                     outcomes.extend(done)
                     bar.update(len(done))
     finally:
@@ -407,7 +450,7 @@ def _on_dask(tasks: list[Any], client: Any, progress: bool, frames: bool = False
         raise OptirebalError("the Dask cluster has no workers")
     load = dict.fromkeys(workers, 0)
     size = max(1, math.ceil(len(tasks) / (len(workers) * CHUNKS_PER_WORKER)))
-    futures = []
+    futures, chunks = [], {}
     for group in sorted(_groups(tasks), key=len, reverse=True):
         worker = min(workers, key=lambda w: load[w])
         load[worker] += len(group)
@@ -415,10 +458,12 @@ def _on_dask(tasks: list[Any], client: Any, progress: bool, frames: bool = False
             futures.append(client.submit(solve_packed_chunk, _pack(chunk), frames,
                                          workers=[worker], allow_other_workers=True,
                                          pure=False))
+            chunks[futures[-1].key] = chunk
     outcomes: list[Outcome] = []
     with _bar(len(tasks), progress) as bar:
         for future in dask_completed(futures):
             done = pickle.loads(future.result())
+            _attach(done, chunks.pop(future.key))
             outcomes.extend(done)
             bar.update(len(done))
             future.release()

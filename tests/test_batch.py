@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 
 import optirebal as orb
-from optirebal.batch import _INHERITED, STATUSES, BatchResult, solve_many
+from optirebal.batch import (
+    _INHERITED,
+    STATUSES,
+    BatchResult,
+    _attach,
+    solve_chunk,
+    solve_many,
+)
 from optirebal.cli import main
 from optirebal.datasets.book import Book, generate, load_book, write_book
 
@@ -359,6 +366,41 @@ def test_frames_built_on_the_workers_equal_frames_built_on_access(small: Book,
         pd.testing.assert_frame_equal(
             lazy.table(name).reset_index(drop=True),
             expected[expected["household"].isin(ids)].reset_index(drop=True), obj=name)
+
+
+def test_a_worker_does_not_send_back_the_portfolios_the_caller_keeps(small: Book) -> None:
+    """With ``inputs_kept`` (a pool, a cluster), a decision's portfolio is pickled as its
+    position in the chunk: the outcomes cannot be read until the gathering process attaches
+    its own, a given portfolio comes back as the very object given, and a book household's
+    is built again equal; a gathered batch pickled again is whole."""
+    ids = list(small)[:5]
+    chunk = [(h, small.frames(h), small.policy_of(h)) for h in ids]
+    given = {ids[0]: small[ids[0]], ids[1]: small[ids[1]]}  # portfolios, not frames
+    chunk[:2] = [(h, given[h], small.policy_of(h)) for h in ids[:2]]
+    kept = pickle.dumps(solve_chunk(chunk, inputs_kept=True))
+    sent = pickle.dumps(solve_chunk(chunk))
+    assert len(kept) < 0.7 * len(sent)  # the lots frames stay home
+    received = pickle.loads(kept)
+    with pytest.raises(orb.OptirebalError, match="attach"):
+        _ = received[0].decision
+    _attach(received, chunk)
+    assert [o.status for o in received] == ["solved"] * 5
+    assert received[0].decision.data.portfolio is given[ids[0]]
+    assert received[1].decision.data.portfolio is given[ids[1]]
+    expected = solve_many(small.subset(ids), processes=1, progress=False)
+    for outcome in received[2:]:
+        built = outcome.decision.data.portfolio
+        for name in ("securities", "accounts", "lots", "history", "scheduled"):
+            left, right = getattr(built, name), getattr(small[outcome.id], name)
+            assert (left is None) == (right is None), name
+            if left is not None:
+                pd.testing.assert_frame_equal(left, right, obj=f"{outcome.id} {name}")
+        pd.testing.assert_frame_equal(outcome.result.orders, expected[outcome.id].orders)
+    unread = pickle.loads(kept)
+    _attach(unread, chunk)
+    again = pickle.loads(pickle.dumps(unread))  # no portfolio to attach: a whole pickle
+    for outcome, before in zip(again, received, strict=True):
+        pd.testing.assert_frame_equal(outcome.result.orders, before.result.orders)
 
 
 def test_statuses_of_a_gathered_batch_unpack_no_decision(small: Book, serial: BatchResult
