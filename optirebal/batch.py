@@ -3,12 +3,16 @@ Dask cluster, each one isolated, into a :class:`BatchResult`.
 
 How the work is cut: portfolios are sorted by a *shape hint* (their policy, accounts and
 securities: what :attr:`~optirebal.program.data.ProblemData.shape_key` is made of, known before
-any problem data is built) and cut into chunks of one hint each. A worker process keeps one
-:class:`~optirebal.rebalance.Rebalancer` per policy for its lifetime (module state, below), so it
-meets each shape once. On a Dask cluster every hint is placed on one worker, so a shape is met
-by that worker, and by another only when it steals a chunk of it (Dask's work stealing keeps
-the end of a batch balanced); a local pool cannot place tasks, so a shape may be met once per
-process.
+any problem data is built). A worker process keeps one :class:`~optirebal.rebalance.Rebalancer`
+per policy for its lifetime (module state, below), so it meets each shape once. On a Dask
+cluster each hint is cut into chunks placed on one worker, so a shape is met by that worker,
+and by another only when it steals a chunk of it (Dask's work stealing keeps the end of a batch
+balanced). A local pool cannot place tasks: it takes the sorted batch in ranges of decreasing
+size (:func:`_guided`), which its workers inherit when they fork (:func:`_on_pool`).
+
+What travels: a worker sends back each chunk's decisions packed together, without the
+portfolios the gathering process keeps (``inputs_kept`` of :func:`solve_chunk`): that process
+attaches its own when a decision is first read.
 
 Every portfolio ends with a status, never an exception out of the batch:
 
