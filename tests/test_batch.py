@@ -339,6 +339,8 @@ def test_outcomes_carry_decisions_whose_results_equal_solve(small: Book,
         assert row["nav"] == expected.nav
         assert row["turnover"] == expected.turnover  # the same float, not approximately
         assert row["solves"] == expected.diagnostics.solves
+    for household, result in serial.results.items():  # every household, to the last bit
+        assert serial.statuses.loc[household, "turnover"] == result.turnover, household
     assert len(serial.results) == serial.summary()["solved"]
     assert set(serial.results) == set(serial.statuses.index[serial.statuses["status"] == "solved"])
 

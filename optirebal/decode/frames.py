@@ -73,7 +73,8 @@ class Decision:
             return 0.0
         price = self.data.portfolio.securities["price"].to_numpy(dtype=float)
         values = self.net_shares[pairs] * price[self.data.pair_security[pairs]]
-        return float(pd.Series(values).abs().sum() / self.data.nav)
+        # numpy's pairwise sum, as pandas' sum of the orders' values (nansum) adds them
+        return float(np.abs(values).sum() / self.data.nav)
 
 
 def account_cash_flows(data: ProblemData, trades: Trades) -> dict[str, np.ndarray]:
