@@ -397,9 +397,9 @@ just before the workers fork, cleared when the pool closes."""
 
 
 def _pool_forks() -> bool:
-    """Whether a local pool forks its workers: on Linux, where ``fork`` is safe for a pool
-    whose workers start before any thread of this module; elsewhere the platform's default
-    (``spawn`` on macOS and Windows)."""
+    """Whether a local pool forks its workers: on Linux, as Python's default did there before
+    3.14 (the workers fork before this module starts a thread); elsewhere they are spawned,
+    as macOS and Windows do by default."""
     return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -417,7 +417,7 @@ def _on_pool(tasks: list[Any], workers: int, progress: bool, frames: bool = Fals
     Elsewhere (``spawn``: macOS, Windows) each chunk is pickled to its worker."""
     ranges = list(_guided(len(tasks), workers))
     forks = _pool_forks()
-    context = multiprocessing.get_context("fork" if forks else None)
+    context = multiprocessing.get_context("fork" if forks else "spawn")
     outcomes: list[Outcome] = []
     _INHERITED[:] = tasks if forks else []
     try:

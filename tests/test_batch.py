@@ -144,7 +144,8 @@ def test_a_local_cluster_batch_equals_the_serial_batch(small: Book,
 def test_a_process_pool_batch_equals_the_serial_batch(small: Book, serial: BatchResult,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       forks: bool) -> None:
-    """Forked workers inherit the batch; spawned ones (macOS, Windows) get each chunk pickled."""
+    """Forked workers inherit the batch; spawned ones (as on macOS and Windows) import
+    optirebal afresh and get each chunk pickled."""
     monkeypatch.setattr("optirebal.batch.SERIAL_BELOW", 0)  # a pool even for 20 households
     monkeypatch.setattr("optirebal.batch._pool_forks", lambda: forks)
     batch = solve_many(small, processes=2, progress=False)
