@@ -205,16 +205,15 @@ class _Pack:
         self._items[n] = item
 
     def __getstate__(self) -> dict[str, Any]:
-        if self._items is None and self._refers:  # pickled again where received: whole
+        if self._items is None and self._refers:  # received, not read, pickled again: whole
             self[0]
-        if self._items is None:
-            packed = self._packed
-        else:
+        state: dict[str, Any] = {"_items": None, "_packed": self._packed, "_kept": {},
+                                 "portfolios": None, "_refers": False}
+        if self._items is not None:
             buffer = io.BytesIO()
             _Referring(buffer, self._kept).dump(self._items)
-            packed = buffer.getvalue()
-        return {"_items": None, "_packed": packed, "_kept": {}, "portfolios": None,
-                "_refers": bool(self._kept) and self._items is not None}
+            state.update(_packed=buffer.getvalue(), _refers=bool(self._kept))
+        return state
 
 
 class _Referring(pickle.Pickler):
