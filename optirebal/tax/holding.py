@@ -96,13 +96,12 @@ def to_day_array(values: Any, field: str) -> np.ndarray:
     if isinstance(values, (dt.date, np.datetime64, pd.Timestamp)):
         return np.asarray(np.datetime64(as_date(values, field), "D"))
     try:
-        # pandas parses strings, date objects and datetime64 of any unit in one place; the floor
-        # to whole days drops any time of day.
+        # datetime64 of any unit and date objects convert directly; pandas parses the rest
+        # (strings, datetimes) in one place; the floor to whole days drops any time of day.
         arr = np.asarray(values)
-        ordinals = _date_ordinals(arr)
         if arr.dtype.kind == "M":
             days = arr.astype("datetime64[D]")
-        elif ordinals is not None:
+        elif (ordinals := _date_ordinals(arr)) is not None:
             days = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]").reshape(arr.shape)
         else:
             days = (
