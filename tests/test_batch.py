@@ -443,3 +443,36 @@ def test_a_bad_history_or_schedule_fails_its_household_alone(small: Book) -> Non
     assert "field 'history.price', row 0" in failed.loc[bad_history, "message"]
     assert "field 'scheduled.value', row 0" in failed.loc[bad_scheduled, "message"]
     assert batch.summary()["solved"] == len(ids) - 2
+
+
+def test_a_chunk_travels_to_dask_with_its_frames_stacked_and_arrives_equal(book: Book) -> None:
+    from optirebal.batch import _arrived, _pack, _tasks, _travelling
+    from optirebal.datasets.book import stack_households
+
+    ids = [h for h in book if book.frames(h).history is not None][:3]
+    ids += [h for h in book if book.frames(h).scheduled is not None][:3] + list(book)[:10]
+    chunk = _tasks(book.subset(list(dict.fromkeys(ids))), None)
+    travelled = _travelling(chunk)
+    assert isinstance(travelled, tuple)  # stacked: two frames, not two per household
+    arrived = _arrived(pickle.loads(_pack(travelled)))
+    assert [(k, p) for k, _, p in arrived] == [(k, p) for k, _, p in chunk]
+    for (_, sent, _), (_, got, _) in zip(chunk, arrived, strict=True):
+        assert got.household == sent.household and got.as_of == sent.as_of
+        for name in ("securities", "covariance", "accounts", "lots", "history", "scheduled"):
+            left, right = getattr(got, name), getattr(sent, name)
+            assert (left is None) == (right is None), name
+            if left is not None:
+                pd.testing.assert_frame_equal(left, right, check_index_type=True,
+                                              obj=f"{sent.household} {name}")
+    # frames that would not slice back equal travel as they are
+    first = chunk[0][1]
+    lots = first.lots.astype({"quantity": "int64"})
+    other_dtype = [dataclasses.replace(first, lots=lots), chunk[1][1]]
+    other_index = [dataclasses.replace(first, lots=first.lots.set_axis(
+        range(1, len(first.lots) + 1))), chunk[1][1]]
+    other_universe = [dataclasses.replace(first, securities=first.securities.copy()),
+                      chunk[1][1]]
+    for frames in (other_dtype, other_index, other_universe):
+        assert stack_households(frames) is None
+    plain = [(1, other_dtype[0], chunk[0][2]), (2, other_dtype[1], chunk[1][2])]
+    assert _travelling(plain) is plain and _arrived(plain) is plain

@@ -367,6 +367,77 @@ def build_together(frames: Sequence[HouseholdFrames]) -> list[Portfolio | None]:
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class StackedHouseholds:
+    """Households of one universe with their accounts and lots stacked, one frame each: how a
+    chunk of a book travels to a Dask worker (:func:`stack_households`). Pickling costs about a
+    third of a millisecond per frame whatever its length, two frames a household; the stacked
+    frames pickle in a few milliseconds per chunk and slice back in a tenth of that
+    (:meth:`households`)."""
+
+    names: tuple[str, ...]
+    securities: pd.DataFrame
+    covariance: pd.DataFrame
+    accounts: pd.DataFrame
+    account_ends: np.ndarray  # household n's accounts are rows account_ends[n]:account_ends[n + 1]
+    lots: pd.DataFrame
+    lot_ends: np.ndarray
+    history: tuple[pd.DataFrame | None, ...]
+    scheduled: tuple[pd.DataFrame | None, ...]
+    as_of: dt.date
+
+    def households(self) -> list[HouseholdFrames]:
+        """The households' frames, equal to those stacked (values, dtypes, columns and their
+        default index)."""
+        def rows(frame: pd.DataFrame, ends: np.ndarray, n: int) -> pd.DataFrame:
+            return frame.iloc[ends[n]:ends[n + 1]].reset_index(drop=True)
+
+        return [HouseholdFrames(name, self.securities, self.covariance,
+                                rows(self.accounts, self.account_ends, n),
+                                rows(self.lots, self.lot_ends, n), self.history[n],
+                                self.scheduled[n], self.as_of)
+                for n, name in enumerate(self.names)]
+
+
+def stack_households(frames: Sequence[HouseholdFrames]) -> StackedHouseholds | None:
+    """``frames`` stacked (:class:`StackedHouseholds`), or ``None`` when they cannot be stacked
+    and sliced back equal: households of other universes (other securities or covariance
+    objects, another date), accounts or lots frames that are not DataFrames, or whose columns,
+    dtypes or index (anything but the default ``0, 1, ...``) differ from the first's."""
+    if not frames:
+        return None
+    first = frames[0]
+
+    def plain(frame: object, like: pd.DataFrame) -> bool:
+        return (isinstance(frame, pd.DataFrame) and type(frame.index) is pd.RangeIndex
+                and frame.index.start == 0 and frame.index.step == 1
+                and frame.index.name is None and frame.columns.equals(like.columns)
+                and _dtypes(frame) == _dtypes(like))
+
+    for f in frames:
+        if (f.securities is not first.securities or f.covariance is not first.covariance
+                or f.as_of != first.as_of or not plain(f.accounts, first.accounts)
+                or not plain(f.lots, first.lots)):
+            return None
+    return StackedHouseholds(
+        tuple(f.household for f in frames), first.securities, first.covariance,
+        pd.concat([f.accounts for f in frames], ignore_index=True),
+        np.cumsum([0, *(len(f.accounts) for f in frames)]),
+        pd.concat([f.lots for f in frames], ignore_index=True),
+        np.cumsum([0, *(len(f.lots) for f in frames)]),
+        tuple(f.history for f in frames), tuple(f.scheduled for f in frames), first.as_of)
+
+
+def _dtypes(frame: pd.DataFrame) -> list[object]:
+    """The dtypes of ``frame``'s columns, in order. ``DataFrame.dtypes`` builds a Series (60 to
+    100 microseconds, as much as pickling a small frame saves); pandas' block manager holds
+    them as an array (1 microsecond), read here when it is there."""
+    manager = getattr(frame, "_mgr", None)
+    if manager is not None and hasattr(manager, "get_dtypes"):
+        return list(manager.get_dtypes())
+    return list(frame.dtypes)
+
+
 _UNIVERSES: dict[tuple[object, ...], Portfolio] = {}
 """Per process, a validated portfolio per universe (securities, covariance, date), whose
 :meth:`Portfolio.with_holdings` builds the other households without validating the securities
