@@ -368,64 +368,81 @@ def build_together(frames: Sequence[HouseholdFrames]) -> list[Portfolio | None]:
 
 
 @dataclass(frozen=True, eq=False)
+class _Rows:
+    """Households' frames of one kind stacked: household ``n``'s rows are
+    ``ends[n]:ends[n + 1]``, and it has no frame (``None``) where ``given[n]`` is false."""
+
+    stacked: pd.DataFrame | None
+    ends: np.ndarray
+    given: np.ndarray
+
+    def frame(self, n: int) -> pd.DataFrame | None:
+        if not self.given[n] or self.stacked is None:
+            return None
+        return self.stacked.iloc[self.ends[n]:self.ends[n + 1]].reset_index(drop=True)
+
+
+def _rows(frames: Sequence[object]) -> _Rows | None:
+    """``frames`` (DataFrames or ``None``) stacked, or ``None`` when a DataFrame would not slice
+    back equal: another type, or columns, dtypes or an index (anything but the default
+    ``0, 1, ...``) other than the first's."""
+    given = np.array([f is not None for f in frames], dtype=bool)
+    present = [f for f in frames if f is not None]
+    ends = np.cumsum([0, *(len(f) if isinstance(f, pd.DataFrame) else 0 for f in frames)])
+    if not present:
+        return _Rows(None, ends, given)
+    like = present[0]
+    if not isinstance(like, pd.DataFrame):
+        return None
+    dtypes = _dtypes(like)
+    for f in present:
+        if not (isinstance(f, pd.DataFrame) and type(f.index) is pd.RangeIndex
+                and f.index.start == 0 and f.index.step == 1 and f.index.name is None
+                and f.columns.equals(like.columns) and _dtypes(f) == dtypes):
+            return None
+    return _Rows(pd.concat(present, ignore_index=True), ends, given)
+
+
+@dataclass(frozen=True, eq=False)
 class StackedHouseholds:
-    """Households of one universe with their accounts and lots stacked, one frame each: how a
-    chunk of a book travels to a Dask worker (:func:`stack_households`). Pickling costs about a
-    third of a millisecond per frame whatever its length, two frames a household; the stacked
-    frames pickle in a few milliseconds per chunk and slice back in a tenth of that
-    (:meth:`households`)."""
+    """Households of one universe with each kind of frame (accounts, lots, history, scheduled
+    buys) stacked into one: how a chunk of a book travels to a Dask worker
+    (:func:`stack_households`). Pickling costs about a third of a millisecond per frame
+    whatever its length, two to four frames a household; the stacked frames pickle in a few
+    milliseconds per chunk and slice back in a tenth of that (:meth:`households`)."""
 
     names: tuple[str, ...]
     securities: pd.DataFrame
     covariance: pd.DataFrame
-    accounts: pd.DataFrame
-    account_ends: np.ndarray  # household n's accounts are rows account_ends[n]:account_ends[n + 1]
-    lots: pd.DataFrame
-    lot_ends: np.ndarray
-    history: tuple[pd.DataFrame | None, ...]
-    scheduled: tuple[pd.DataFrame | None, ...]
     as_of: dt.date
+    frames: dict[str, _Rows]  # by field of HouseholdFrames
 
     def households(self) -> list[HouseholdFrames]:
         """The households' frames, equal to those stacked (values, dtypes, columns and their
         default index)."""
-        def rows(frame: pd.DataFrame, ends: np.ndarray, n: int) -> pd.DataFrame:
-            return frame.iloc[ends[n]:ends[n + 1]].reset_index(drop=True)
-
         return [HouseholdFrames(name, self.securities, self.covariance,
-                                rows(self.accounts, self.account_ends, n),
-                                rows(self.lots, self.lot_ends, n), self.history[n],
-                                self.scheduled[n], self.as_of)
+                                **{kind: rows.frame(n) for kind, rows in self.frames.items()},
+                                as_of=self.as_of)
                 for n, name in enumerate(self.names)]
 
 
 def stack_households(frames: Sequence[HouseholdFrames]) -> StackedHouseholds | None:
     """``frames`` stacked (:class:`StackedHouseholds`), or ``None`` when they cannot be stacked
     and sliced back equal: households of other universes (other securities or covariance
-    objects, another date), accounts or lots frames that are not DataFrames, or whose columns,
-    dtypes or index (anything but the default ``0, 1, ...``) differ from the first's."""
+    objects, another date), or frames that :func:`_rows` cannot stack."""
     if not frames:
         return None
     first = frames[0]
-
-    def plain(frame: object, like: pd.DataFrame) -> bool:
-        return (isinstance(frame, pd.DataFrame) and type(frame.index) is pd.RangeIndex
-                and frame.index.start == 0 and frame.index.step == 1
-                and frame.index.name is None and frame.columns.equals(like.columns)
-                and _dtypes(frame) == _dtypes(like))
-
-    for f in frames:
-        if (f.securities is not first.securities or f.covariance is not first.covariance
-                or f.as_of != first.as_of or not plain(f.accounts, first.accounts)
-                or not plain(f.lots, first.lots)):
-            return None
-    return StackedHouseholds(
-        tuple(f.household for f in frames), first.securities, first.covariance,
-        pd.concat([f.accounts for f in frames], ignore_index=True),
-        np.cumsum([0, *(len(f.accounts) for f in frames)]),
-        pd.concat([f.lots for f in frames], ignore_index=True),
-        np.cumsum([0, *(len(f.lots) for f in frames)]),
-        tuple(f.history for f in frames), tuple(f.scheduled for f in frames), first.as_of)
+    if any(f.securities is not first.securities or f.covariance is not first.covariance
+           or f.as_of != first.as_of for f in frames):
+        return None
+    stacked = {kind: _rows([getattr(f, kind) for f in frames])
+               for kind in ("accounts", "lots", "history", "scheduled")}
+    if any(rows is None for rows in stacked.values()):
+        return None
+    return StackedHouseholds(tuple(f.household for f in frames), first.securities,
+                             first.covariance, first.as_of,
+                             {kind: rows for kind, rows in stacked.items() if rows is not None})
 
 
 def _dtypes(frame: pd.DataFrame) -> list[object]:
