@@ -108,11 +108,11 @@ class Market:
                              f"{returns.index[r].date()}", field=str(returns.columns[c]),
                              row=str(returns.index[r].date()))
         if start is None:
-            freq = pd.infer_freq(returns.index) if len(returns) >= 3 else None
+            freq = _frequency(returns.index) if len(returns) >= 3 else None
             if freq is None:
                 raise InputError("cannot infer the date before the first return: give start=",
                                  field="start")
-            start = returns.index[0] - pd.tseries.frequencies.to_offset(freq)
+            start = returns.index[0] - freq
         first_day = pd.Timestamp(start)
         if first_day >= returns.index[0]:
             raise InputError(f"start {first_day.date()} is not before the first return "
@@ -268,3 +268,16 @@ def _same_dates(frame: pd.DataFrame, index: pd.DatetimeIndex, name: str) -> None
         day = (missing if len(missing) else extra)[0]
         raise InputError(f"dates differ from the prices' (first: {day.date()})", field=name,
                          row=str(day.date()))
+
+
+def _frequency(index: pd.DatetimeIndex) -> pd.DateOffset | None:
+    """The frequency pandas infers for ``index``, as an offset (None if it infers none).
+    ``pd.infer_freq`` returns a string and warns that a future pandas returns an offset; from
+    pandas 3.1 the offset is asked for (``future.infer_freq_returns_offset``), before it the
+    string is turned into one: the same offset either way."""
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            freq = pd.infer_freq(index)
+    except pd.errors.OptionError:  # a pandas without the option: a string
+        freq = pd.infer_freq(index)
+    return None if freq is None else pd.tseries.frequencies.to_offset(freq)

@@ -235,6 +235,22 @@ def test_market_from_returns_and_tidy_frames() -> None:
     assert dt.date(2024, 1, 31) == market.dates[0].date()
 
 
+@pytest.mark.parametrize(("dates", "start"), [
+    (["2024-02-29", "2024-03-31", "2024-04-30"], "2024-01-31"),  # month ends
+    (["2024-01-05", "2024-01-12", "2024-01-19"], "2023-12-29"),  # Fridays
+    (["2024-01-02", "2024-01-03", "2024-01-04"], "2024-01-01"),  # days
+])
+def test_the_start_before_the_first_return_is_one_inferred_period(dates: list[str],
+                                                                  start: str) -> None:
+    returns = pd.DataFrame({"EQ": [0.1, -0.1, 0.0]}, index=pd.to_datetime(dates))
+    market = orb.Market.from_returns(returns)
+    assert market.dates[0] == pd.Timestamp(start)
+    irregular = returns.set_axis(pd.to_datetime(["2024-01-02", "2024-01-05", "2024-02-20"]))
+    with pytest.raises(orb.InputError, match="cannot infer") as caught:
+        orb.Market.from_returns(irregular)
+    assert caught.value.field == "start"
+
+
 def test_apply_trades_appends_the_trades_to_the_history() -> None:
     from optirebal.program.prepare import build_problem_data
 

@@ -9,6 +9,7 @@ go to Clarabel alone: ECOS and OSQP answer a program with them ``skipped: ...``.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,18 @@ OPTIMAL, INACCURATE, INFEASIBLE, UNBOUNDED = ("optimal", "optimal_inaccurate", "
 
 # OSQP 1.0 renamed its solution-polishing setting
 _OSQP_POLISH = "polishing" if int(version("osqp").split(".")[0]) >= 1 else "polish"
+
+
+@functools.cache
+def _osqp_solve_options() -> dict[str, object]:
+    """``raise_error=False`` where OSQP's ``solve`` takes it (1.x, which warns that its default
+    will become True): a failed solve is read from its status here, as with older OSQP."""
+    import inspect
+
+    import osqp
+
+    return ({"raise_error": False}
+            if "raise_error" in inspect.signature(osqp.OSQP.solve).parameters else {})
 
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-8, "max_iter": 200,
@@ -195,7 +208,7 @@ def _osqp(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
     solver = osqp.OSQP()
     solver.setup(sp.triu(program.P, format="csc"), program.q, program.A, lower, upper,
                  verbose=False, **settings)
-    result = solver.solve()
+    result = solver.solve(**_osqp_solve_options())
     status = str(result.info.status).lower()
     mapped = OPTIMAL if status == "solved" else INACCURATE if "inaccurate" in status else \
         INFEASIBLE if "primal infeasible" in status else status
