@@ -34,3 +34,19 @@ def test_docs_build_strictly(tmp_path: Path) -> None:
                            str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
                           check=False, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_notebooks_are_valid_nbformat_with_cell_ids(path: Path) -> None:
+    """Every notebook validates as it is on disk: a cell without an id is a warning of nbformat
+    now and an error in its future versions."""
+    import json
+    import warnings
+
+    nbformat = pytest.importorskip("nbformat")
+    cells = json.loads(path.read_text())["cells"]
+    assert all("id" in cell for cell in cells), "run nbformat.validator.normalize on it"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nbformat.validate(nbformat.read(path, as_version=4))
