@@ -48,6 +48,7 @@ from optirebal.portfolio_frames import (
     LOTS,
     SCHEDULED,
     STACK_FAILED,
+    Columns,
     check_account_types,
     check_lots,
     exposure_frame,
@@ -284,6 +285,8 @@ class Portfolio:
                     history, sec, acc, lot, as_of),
                 scheduled=None if scheduled is None else validate_scheduled(
                     scheduled, sec, acc, as_of))
+        # the same securities frame: its columns, read once for the universe, are shared
+        portfolio.__dict__["security_columns"] = self.security_columns
         return portfolio
 
     def with_prices(self, prices: Mapping[str, float] | pd.Series) -> Portfolio:
@@ -345,15 +348,31 @@ class Portfolio:
     # --- derived quantities -------------------------------------------------------------------
 
     @cached_property
+    def lot_columns(self) -> Columns:
+        """The lots' columns as read-only arrays, each read once (:class:`Columns`)."""
+        return Columns(self.lots)
+
+    @cached_property
+    def account_columns(self) -> Columns:
+        """The accounts' columns as read-only arrays, each read once."""
+        return Columns(self.accounts)
+
+    @cached_property
+    def security_columns(self) -> Columns:
+        """The securities' columns as read-only arrays, each read once (shared by the
+        portfolios :meth:`with_holdings` builds over this universe)."""
+        return Columns(self.securities)
+
+    @cached_property
     def lot_values(self) -> pd.Series:
         """Market value of each lot (currency)."""
         # by position (a dict), not a reindex by label: this runs for every household of a
         # batch; a security not in the universe (position -1, the NaN appended) is NaN, as the
         # reindex gives
-        where = positions(self.securities.index, self.lots["security"])
-        price = np.append(self.securities["price"].to_numpy(dtype=float), np.nan)[where]
-        return pd.Series(self.lots["quantity"].to_numpy() * price, index=self.lots.index,
-                         name="value")
+        lots = self.lot_columns
+        where = positions(self.securities.index, lots["security"])
+        price = np.append(np.asarray(self.security_columns["price"], dtype=float), np.nan)[where]
+        return pd.Series(lots["quantity"] * price, index=self.lots.index, name="value")
 
     @cached_property
     def holdings(self) -> pd.DataFrame:
@@ -365,12 +384,12 @@ class Portfolio:
     @property
     def cash_value(self) -> float:
         """Total cash across accounts before flows (currency)."""
-        return float(self.accounts["cash"].sum())
+        return float(np.asarray(self.account_columns["cash"], dtype=float).sum())
 
     @property
     def flow_value(self) -> float:
         """Total external flow across accounts (currency)."""
-        return float(self.accounts["flow"].sum())
+        return float(np.asarray(self.account_columns["flow"], dtype=float).sum())
 
     @property
     def nav_value(self) -> float:

@@ -95,7 +95,7 @@ class ProblemData:
     @cached_property
     def group_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """Per security, the index of its substantially-identical group, and the group names."""
-        codes, names = pd.factorize(self.portfolio.securities["group"], sort=True)
+        codes, names = pd.factorize(self.portfolio.security_columns["group"], sort=True)
         return codes, np.asarray(names)
 
     @cached_property
@@ -236,24 +236,26 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
 
     pair_account = np.repeat(np.arange(n_a), n_i)
     pair_security = np.tile(np.arange(n_i), n_a)
-    lot_account = positions(acc.index, lots["account"])
-    lot_security = positions(sec.index, lots["security"])
+    lot_columns, account_columns = portfolio.lot_columns, portfolio.account_columns
+    security_columns = portfolio.security_columns
+    lot_account = positions(acc.index, lot_columns["account"])
+    lot_security = positions(sec.index, lot_columns["security"])
     lot_pair = lot_account * n_i + lot_security
 
-    price = sec["price"].to_numpy(dtype=float)
+    price = np.asarray(security_columns["price"], dtype=float)
     lot_value = portfolio.lot_values.to_numpy()
     lot_weight = lot_value / nav
-    basis = lots["cost_basis"].to_numpy(dtype=float)
+    basis = np.asarray(lot_columns["cost_basis"], dtype=float)
     gain_fraction = np.where(lot_value > 0, (lot_value - basis) / lot_value, 0.0)
     acquired = to_day_array(lots["acquired"], "acquired")  # converted once, used thrice
     long_term = is_long_term_array(acquired, portfolio.as_of)
     to_long = days_to_long_term_array(acquired, portfolio.as_of)
     days_held = (to_day_array(portfolio.as_of, "as_of") - acquired).astype(np.int64)
-    taxable_lot = (acc["type"].to_numpy()[lot_account] == "taxable")
+    taxable_lot = (account_columns["type"][lot_account] == "taxable")
 
-    cash = acc["cash"].to_numpy(dtype=float) / nav
-    flow = acc["flow"].to_numpy(dtype=float) / nav
-    reserve = acc["cash_reserve"].to_numpy(dtype=float) / nav
+    cash = np.asarray(account_columns["cash"], dtype=float) / nav
+    flow = np.asarray(account_columns["flow"], dtype=float) / nav
+    reserve = np.asarray(account_columns["cash_reserve"], dtype=float) / nav
     scale = 1.0 + float(flow.sum())
     if scale <= 0:
         raise InputError(f"withdrawals ({-flow.sum() * nav:,.2f}) exceed the NAV ({nav:,.2f})",
@@ -272,8 +274,9 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     lower, upper = _band_edges(policy, classes, target)
     factor, specific = risk_arrays(portfolio, classes)
 
-    linear_cost = ((sec["half_spread_bps"] + sec["commission_bps"]).to_numpy(dtype=float) / 1e4
-                   + sec["commission_per_share"].to_numpy(dtype=float) / price)
+    linear_cost = ((np.asarray(security_columns["half_spread_bps"], dtype=float)
+                    + np.asarray(security_columns["commission_bps"], dtype=float)) / 1e4
+                   + np.asarray(security_columns["commission_per_share"], dtype=float) / price)
     impact_cost = _impact_coefficients(portfolio, policy, nav)
 
     tax_rate = np.zeros(len(lots))
@@ -432,10 +435,12 @@ def _impact_coefficients(portfolio: Portfolio, policy: Policy, nav: float) -> np
     sec = portfolio.securities
     if policy.costs.impact == "none":
         return np.zeros(len(sec))
-    k = (sec["impact_coefficient"].to_numpy(dtype=float) if "impact_coefficient" in sec.columns
+    columns = portfolio.security_columns
+    k = (np.asarray(columns["impact_coefficient"], dtype=float)
+         if "impact_coefficient" in sec.columns
          else np.full(len(sec), policy.costs.impact_coefficient))
-    sigma = sec["daily_volatility"].to_numpy(dtype=float)
-    adv = sec["daily_traded_value"].to_numpy(dtype=float)
+    sigma = np.asarray(columns["daily_volatility"], dtype=float)
+    adv = np.asarray(columns["daily_traded_value"], dtype=float)
     ratio = nav / adv  # zero where the traded value is infinite: no impact
     if policy.costs.impact == "power":
         return k * sigma * np.sqrt(ratio)

@@ -47,7 +47,7 @@ def _substitutes(data: ProblemData) -> np.ndarray:
         return out
     # positions and arrays, not pandas scalar lookups: this runs for every household
     position = {str(s): n for n, s in enumerate(sec.index)}
-    group = sec["group"].to_numpy()
+    group = data.portfolio.security_columns["group"]
     classes = {str(k): n for n, k in enumerate(exposures.index)}
     matrix = exposures.to_numpy(dtype=float)
     column = exposures.columns.get_indexer(sec.index)
@@ -90,7 +90,8 @@ def with_tax(data: ProblemData) -> ProblemData:
     tax = policy.tax
     nav = data.nav
     substitute = _substitutes(data)
-    exc = wash_exclusions(pf.securities, pf.accounts, pf.lots, pf.lot_values.to_numpy(),
+    exc = wash_exclusions(pf.security_columns, pf.account_columns, pf.lot_columns,
+                          pf.lot_values.to_numpy(),
                           pf.as_of, pf.history, pf.scheduled, days_held=data.days_held)
     buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
     reasons = dict(data.cap_reasons)
@@ -102,7 +103,7 @@ def with_tax(data: ProblemData) -> ProblemData:
         close(sell_cap, where, reasons, "sell", [exc.washed_reason[int(n)] for n in where])
     else:
         gain = np.where(washed, np.maximum(gain, 0.0), gain)  # the loss is disallowed
-    group = pf.securities["group"].to_numpy()
+    group = pf.security_columns["group"]
     for name, (_, why) in exc.blocked.items():
         members = np.flatnonzero(group == name)
         close(buy_cap, np.flatnonzero(np.isin(data.pair_security, members)), reasons, "buy", why)
@@ -110,7 +111,7 @@ def with_tax(data: ProblemData) -> ProblemData:
         keep = taxable & (gain < 0)
         close(sell_cap, np.flatnonzero(~keep), reasons, "sell",
              "mode harvest_only: only loss lots of taxable accounts are sold")
-        account_taxable = (pf.accounts["type"] == "taxable").to_numpy()
+        account_taxable = pf.account_columns["type"] == "taxable"
         close(buy_cap, np.flatnonzero(~account_taxable[data.pair_account]), reasons, "buy",
              "mode harvest_only: no trades in tax-free accounts")
         # the sale proceeds fund the replacements; idle cash is not deployed in this mode

@@ -39,6 +39,7 @@ import pandas as pd
 
 from optirebal.errors import InputError
 from optirebal.frame_checks import positions
+from optirebal.portfolio_frames import Columns
 from optirebal.tax.ledger import WINDOW_DAYS
 
 __all__ = ["Exclusions", "validate_history", "validate_scheduled", "wash_exclusions"]
@@ -261,16 +262,17 @@ def _date(value: object) -> dt.date:
         else pd.Timestamp(value).date()
 
 
-def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.DataFrame,
-                    lot_value: np.ndarray, as_of: dt.date, history: pd.DataFrame | None,
-                    scheduled: pd.DataFrame | None, *,
+def wash_exclusions(securities: pd.DataFrame | Columns, accounts: pd.DataFrame | Columns,
+                    lots: pd.DataFrame | Columns, lot_value: np.ndarray, as_of: dt.date,
+                    history: pd.DataFrame | None, scheduled: pd.DataFrame | None, *,
                     days_held: np.ndarray | None = None) -> Exclusions:
     """Compute the pre-solve exclusions of rules 1 and 2 (module docstring).
 
     Parameters
     ----------
-    securities, accounts, lots : DataFrame
-        Validated portfolio frames (``securities.group`` is the substantially-identical group).
+    securities, accounts, lots : DataFrame or Columns
+        Validated portfolio frames (``securities.group`` is the substantially-identical group),
+        or their :class:`~optirebal.portfolio_frames.Columns` (a portfolio's, read once).
     lot_value : ndarray
         Market value of each lot (currency), in the order of ``lots``.
     as_of : datetime.date
@@ -287,24 +289,26 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
     """
     # plain arrays and dicts rather than Series.map and comparisons: this runs for every
     # household of a batch, where pandas' fixed cost per operation was most of its time
-    kind = accounts["type"].to_numpy()
+    securities, accounts, lots = (frame if isinstance(frame, Columns) else Columns(frame)
+                                  for frame in (securities, accounts, lots))
+    kind = accounts["type"]
     if not (kind == "taxable").any():
-        return Exclusions(np.zeros(len(lots), dtype=bool))  # no loss can be washed
-    kind_of = dict(zip(map(str, accounts.index), kind, strict=True))
-    group = securities["group"].to_numpy()
-    group_of = dict(zip(map(str, securities.index), group, strict=True))
+        return Exclusions(np.zeros(len(lots.frame), dtype=bool))  # no loss can be washed
+    kind_of = dict(zip(map(str, accounts.frame.index), kind, strict=True))
+    group = securities["group"]
+    group_of = dict(zip(map(str, securities.frame.index), group, strict=True))
     window = dt.timedelta(days=WINDOW_DAYS)
-    lot_group = group[positions(securities.index, lots["security"])]
-    lot_taxable = kind[positions(accounts.index, lots["account"])] == "taxable"
-    basis = lots["cost_basis"].to_numpy(dtype=float)
+    lot_group = group[positions(securities.frame.index, lots["security"])]
+    lot_taxable = kind[positions(accounts.frame.index, lots["account"])] == "taxable"
+    basis = np.asarray(lots["cost_basis"], dtype=float)
     if days_held is None:
-        stamps = pd.to_datetime(lots["acquired"])
+        stamps = pd.to_datetime(lots.frame["acquired"])
         recent = ((stamps >= pd.Timestamp(as_of - window))
                   & (stamps <= pd.Timestamp(as_of))).to_numpy()
     else:
         recent = (days_held >= 0) & (days_held <= WINDOW_DAYS)
     loss = lot_taxable & (lot_value < basis)
-    acquired = lots["acquired"].to_numpy()
+    acquired = lots["acquired"]
     notes: list[str] = []
 
     # rule 1: replacement shares around today (other recent lots, scheduled buys)
@@ -318,18 +322,18 @@ def wash_exclusions(securities: pd.DataFrame, accounts: pd.DataFrame, lots: pd.D
                 where = "IRA/Roth" if kind_of[account] != "taxable" else "taxable"
                 soon.setdefault(str(group_of[security]), []).append(
                     f"{count:g} {security} scheduled {day} in {account} ({where})")
-    washed = np.zeros(len(lots), dtype=bool)
+    washed = np.zeros(len(lots.frame), dtype=bool)
     reasons: dict[int, str] = {}
     recent_lots: dict[str, list[int]] = {}  # per group, its lots bought in the last 30 days
     for m in map(int, np.flatnonzero(recent)):
         recent_lots.setdefault(lot_group[m], []).append(m)
     replaced = set(recent_lots) | set(soon)  # groups with any replacement candidate
     candidate = np.array([g in replaced for g in lot_group], dtype=bool) if replaced else \
-        np.zeros(len(lots), dtype=bool)
+        np.zeros(len(lots.frame), dtype=bool)
     for n in map(int, np.flatnonzero(loss & candidate)):
         g = lot_group[n]
         others = [m for m in recent_lots.get(g, []) if m != n]
-        why = [f"lot {lots.index[m]!r} bought {_date(acquired[m])}" for m in others]
+        why = [f"lot {lots.frame.index[m]!r} bought {_date(acquired[m])}" for m in others]
         why += soon.get(g, [])
         if why:
             washed[n] = True

@@ -44,8 +44,9 @@ def lot_order(data: ProblemData) -> np.ndarray | None:
     method = data.policy.tax.lot_relief
     if method == "optimal":
         return None
-    lots = data.portfolio.lots
-    basis = lots["cost_basis"].to_numpy(dtype=float) / lots["quantity"].to_numpy(dtype=float)
+    lots = data.portfolio.lot_columns
+    basis = (np.asarray(lots["cost_basis"], dtype=float)
+             / np.asarray(lots["quantity"], dtype=float))
     # the same as_of for every lot: fewer days held is a later acquisition
     return relief_order(method, data.lot_pair, basis, -data.days_held, np.asarray(data.lot_ids))
 
