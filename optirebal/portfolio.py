@@ -246,14 +246,20 @@ class Portfolio:
         if trades[0] is STACK_FAILED or trades[1] is STACK_FAILED:
             return None
         out = []
+        acc_columns, lot_columns = Columns(acc), Columns(lot)
         for n in range(len(holdings)):
-            one_acc = acc.iloc[accs[1][n]:accs[1][n + 1]].copy()
-            one_lot = lot.iloc[lots[1][n]:lots[1][n + 1]].copy()
+            acc_rows, lot_rows = (accs[1][n], accs[1][n + 1]), (lots[1][n], lots[1][n + 1])
+            one_acc = acc.iloc[acc_rows[0]:acc_rows[1]].copy()
+            one_lot = lot.iloc[lot_rows[0]:lot_rows[1]].copy()
             try:
-                out.append(self._holding(one_acc, one_lot, trades[0][n], trades[1][n], None,
-                                         trades_checked=True))
+                portfolio = self._holding(one_acc, one_lot, trades[0][n], trades[1][n], None,
+                                          trades_checked=True)
             except InputError:
                 return None
+            # each column read once for the chunk, each holder's a slice of it
+            portfolio.__dict__["account_columns"] = acc_columns.rows(*acc_rows, one_acc)
+            portfolio.__dict__["lot_columns"] = lot_columns.rows(*lot_rows, one_lot)
+            out.append(portfolio)
         return out
 
     def _holding(self, acc: pd.DataFrame, lot: pd.DataFrame, history: pd.DataFrame | None,

@@ -38,10 +38,23 @@ class Columns(Mapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         values = self._arrays.get(name)
         if values is None:
-            values = self.frame[name].to_numpy().view()
-            values.flags.writeable = False
-            self._arrays[name] = values
+            values = self._keep(name, self.frame[name].to_numpy())
         return values
+
+    def _keep(self, name: str, values: np.ndarray) -> np.ndarray:
+        values = values.view()
+        values.flags.writeable = False
+        self._arrays[name] = values
+        return values
+
+    def rows(self, start: int, stop: int, frame: pd.DataFrame) -> Columns:
+        """The columns of ``frame``, which holds rows ``start:stop`` of this frame (a copy of
+        them), as slices of the arrays read here: a chunk of households stacked reads each
+        column once for all of them."""
+        out = Columns(frame)
+        for name in self.frame.columns:
+            out._keep(name, self[name][start:stop])
+        return out
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.frame.columns)

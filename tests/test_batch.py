@@ -476,3 +476,21 @@ def test_a_chunk_travels_to_dask_with_its_frames_stacked_and_arrives_equal(book:
         assert stack_households(frames) is None
     plain = [(1, other_dtype[0], chunk[0][2]), (2, other_dtype[1], chunk[1][2])]
     assert _travelling(plain) is plain and _arrived(plain) is plain
+
+
+def test_columns_read_once_for_a_chunk_equal_each_households_own(book: Book) -> None:
+    from optirebal.datasets.book import build_together
+    from optirebal.portfolio_frames import Columns
+
+    frames = [book.frames(h) for h in list(book)[:12]]
+    for portfolio in build_together(frames):
+        assert portfolio is not None
+        for columns, frame in ((portfolio.lot_columns, portfolio.lots),
+                               (portfolio.account_columns, portfolio.accounts),
+                               (portfolio.security_columns, portfolio.securities)):
+            assert columns.frame is frame
+            for name in frame.columns:
+                got, fresh = columns[name], Columns(frame)[name]
+                assert got.dtype == fresh.dtype and not got.flags.writeable, name
+                pd.testing.assert_series_equal(pd.Series(got), pd.Series(fresh), obj=name)
+    assert pickle.loads(pickle.dumps(portfolio.lot_columns)).frame.equals(portfolio.lots)

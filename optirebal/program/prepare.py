@@ -137,8 +137,8 @@ def with_tax(data: ProblemData) -> ProblemData:
 
     notes = list(exc.notes)
     notes += [why for _, why in exc.blocked.values()]
-    kinds = pf.accounts["type"]
-    free = sorted(a for a in pf.lots["account"].unique() if kinds[a] != "taxable")
+    kinds = dict(zip(pf.accounts.index, pf.account_columns["type"], strict=True))
+    free = sorted(a for a in set(pf.lot_columns["account"]) if kinds[a] != "taxable")
     if free and tax.model != "none":
         notes.append(f"lots in tax-free accounts ({', '.join(free)}) carry cost basis and "
                      "acquisition dates: accepted, tax ignored there")
