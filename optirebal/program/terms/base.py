@@ -68,6 +68,16 @@ class Context:
     """Build the quadratic form, without cones where a term has a choice (the tracking error
     divides by ``1 + F``, not the post-trade NAV): what solvers without cones (OSQP) read."""
 
+    _pair_sells: tuple[Affine, Affine] | None = field(default=None, repr=False)
+
+    def pair_sells(self) -> Affine:
+        """``lots_to_pairs @ sells``, the sales per pair, made once for the terms that read it
+        (again when ``sells`` is another expression)."""
+        assert self.sells is not None
+        if self._pair_sells is None or self._pair_sells[0] is not self.sells:
+            self._pair_sells = (self.sells, self.data.lots_to_pairs @ self.sells)
+        return self._pair_sells[1]
+
     def linear_cost(self) -> Affine:
         """The costs paid now that are linear in the trades (weights), as one variable defined
         by one row on first use, so that every row reading it has one entry for it, not one

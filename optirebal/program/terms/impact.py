@@ -57,7 +57,7 @@ class Impact(BaseTerm):
         assert ctx.buys is not None and ctx.sells is not None and ctx.pair_cost is not None
         k = _negligible_to_zero(d.impact_cost[d.pair_security])
         # only pairs that can trade and cost something get an epigraph
-        g_all = ctx.buys + d.lots_to_pairs @ ctx.sells
+        g_all = ctx.buys + ctx.pair_sells()
         active = np.flatnonzero((k > 0) & g_all.nonzero_rows())
         if len(active) == 0:
             return

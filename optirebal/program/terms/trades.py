@@ -103,7 +103,7 @@ class Trades(BaseTerm):
         ctx.buys = Affine.scatter(d.n_pairs, open_buys, b)
         ctx.sells = Affine.scatter(len(d.lot_ids), open_sells, s)
         rate = _negligible_to_zero(d.linear_cost[d.pair_security])
-        pair_gross = ctx.buys + d.lots_to_pairs @ ctx.sells
+        pair_gross = ctx.buys + ctx.pair_sells()
         ctx.pair_cost = rate * pair_gross
         ctx.linear_pair_cost = ctx.pair_cost
         bld.minimize(pair_gross, rate + TIE_BREAK)
@@ -113,7 +113,7 @@ class Trades(BaseTerm):
             moved = movable_pairs(d)
             if len(moved):
                 after = bld.variable("positions after", len(moved))
-                change = (ctx.buys - d.lots_to_pairs @ ctx.sells)[moved]
+                change = (ctx.buys - ctx.pair_sells())[moved]
                 bld.equal("positions after", after - change, held_by_pair(d)[moved])
                 bld.minimize_squares("positions after", TIE_SQUARE)
 

@@ -24,7 +24,7 @@ class Turnover(BaseTerm):
     def build(self, ctx: Context) -> None:
         d = ctx.data
         assert ctx.buys is not None and ctx.sells is not None
-        total = (ctx.buys + d.lots_to_pairs @ ctx.sells).sum()
+        total = (ctx.buys + ctx.pair_sells()).sum()
         ctx.builder.at_most("turnover", total, d.turnover_cap, relax=True,
                             labels=lambda _: f"turnover cap ({d.turnover_cap:.4g})")
 
