@@ -377,7 +377,7 @@ class Portfolio:
         # reindex gives
         lots = self.lot_columns
         where = positions(self.securities.index, lots["security"])
-        price = np.append(np.asarray(self.security_columns["price"], dtype=float), np.nan)[where]
+        price = np.append(self.security_columns.floats("price"), np.nan)[where]
         return pd.Series(lots["quantity"] * price, index=self.lots.index, name="value")
 
     @cached_property
@@ -390,12 +390,12 @@ class Portfolio:
     @property
     def cash_value(self) -> float:
         """Total cash across accounts before flows (currency)."""
-        return float(np.asarray(self.account_columns["cash"], dtype=float).sum())
+        return float(self.account_columns.floats("cash").sum())
 
     @property
     def flow_value(self) -> float:
         """Total external flow across accounts (currency)."""
-        return float(np.asarray(self.account_columns["flow"], dtype=float).sum())
+        return float(self.account_columns.floats("flow").sum())
 
     @property
     def nav_value(self) -> float:

@@ -41,6 +41,11 @@ class Columns(Mapping[str, np.ndarray]):
             values = self._keep(name, self.frame[name].to_numpy())
         return values
 
+    def floats(self, name: str) -> np.ndarray:
+        """Column ``name`` as float64 (what ``frame[name].to_numpy(dtype=float)`` returns; a
+        validated number column already is one, so no copy)."""
+        return np.asarray(self[name], dtype=float)
+
     def _keep(self, name: str, values: np.ndarray) -> np.ndarray:
         values = values.view()
         values.flags.writeable = False

@@ -437,13 +437,14 @@ def stack_households(frames: Sequence[HouseholdFrames]) -> StackedHouseholds | N
     if any(f.securities is not first.securities or f.covariance is not first.covariance
            or f.as_of != first.as_of for f in frames):
         return None
-    stacked = {kind: _rows([getattr(f, kind) for f in frames])
-               for kind in ("accounts", "lots", "history", "scheduled")}
-    if any(rows is None for rows in stacked.values()):
-        return None
+    stacked: dict[str, _Rows] = {}
+    for kind in ("accounts", "lots", "history", "scheduled"):
+        rows = _rows([getattr(f, kind) for f in frames])
+        if rows is None:
+            return None
+        stacked[kind] = rows
     return StackedHouseholds(tuple(f.household for f in frames), first.securities,
-                             first.covariance, first.as_of,
-                             {kind: rows for kind, rows in stacked.items() if rows is not None})
+                             first.covariance, first.as_of, stacked)
 
 
 def _dtypes(frame: pd.DataFrame) -> list[object]:

@@ -71,7 +71,7 @@ class Decision:
         pairs = self.order_pairs()
         if not len(pairs):
             return 0.0
-        price = np.asarray(self.data.portfolio.security_columns["price"], dtype=float)
+        price = self.data.portfolio.security_columns.floats("price")
         values = self.net_shares[pairs] * price[self.data.pair_security[pairs]]
         # numpy's pairwise sum, as pandas' sum of the orders' values (nansum) adds them
         return float(np.abs(values).sum() / self.data.nav)

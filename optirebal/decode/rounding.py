@@ -53,8 +53,8 @@ def decode(data: ProblemData, buys: np.ndarray, sells: np.ndarray, solver: str,
         If the rounded trades break a lot, a cap, the cash or a band beyond its tolerance.
     """
     zero = TOLERANCE[solver]
-    price = np.asarray(data.portfolio.security_columns["price"], dtype=float)
-    unit = np.asarray(data.portfolio.security_columns["lot_size"], dtype=float)
+    price = data.portfolio.security_columns.floats("price")
+    unit = data.portfolio.security_columns.floats("lot_size")
     lot_security = data.pair_security[data.lot_pair]
     cap_shares = sellable_shares(data)
 
@@ -170,9 +170,9 @@ def no_trade_is_as_good(data: ProblemData, trades: Trades, solver: str) -> bool:
 
 def sellable_shares(data: ProblemData) -> np.ndarray:
     """Per lot, the shares that may be sold: its sell cap in shares, at most the lot."""
-    price = np.asarray(data.portfolio.security_columns["price"], dtype=float)
+    price = data.portfolio.security_columns.floats("price")
     lot_security = data.pair_security[data.lot_pair]
-    lot_shares = np.asarray(data.portfolio.lot_columns["quantity"], dtype=float)
+    lot_shares = data.portfolio.lot_columns.floats("quantity")
     cap_shares = np.minimum(data.sell_cap * data.nav / price[lot_security], lot_shares)
     # a cap equal to the lot (to round-off) is the lot: no crumbs of shares left for other lots
     return np.where(np.isclose(cap_shares, lot_shares, rtol=1e-12, atol=0.0), lot_shares,
@@ -438,7 +438,7 @@ def verify(data: ProblemData, trades: Trades) -> None:
     """
     if trades.contracts is not None:
         verify_contracts(data, trades.contracts)
-    lot_shares = np.asarray(data.portfolio.lot_columns["quantity"], dtype=float)
+    lot_shares = data.portfolio.lot_columns.floats("quantity")
     if (trades.sell_shares > lot_shares * (1 + 1e-12)).any():
         lot = data.lot_ids[int(np.argmax(trades.sell_shares - lot_shares))]
         raise DecodeError(f"lot {lot!r} sells more shares than it holds")

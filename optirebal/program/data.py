@@ -242,10 +242,10 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     lot_security = positions(sec.index, lot_columns["security"])
     lot_pair = lot_account * n_i + lot_security
 
-    price = np.asarray(security_columns["price"], dtype=float)
+    price = security_columns.floats("price")
     lot_value = portfolio.lot_values.to_numpy()
     lot_weight = lot_value / nav
-    basis = np.asarray(lot_columns["cost_basis"], dtype=float)
+    basis = lot_columns.floats("cost_basis")
     gain_fraction = np.where(lot_value > 0, (lot_value - basis) / lot_value, 0.0)
     acquired = to_day_array(lots["acquired"], "acquired")  # converted once, used thrice
     long_term = is_long_term_array(acquired, portfolio.as_of)
@@ -253,9 +253,9 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     days_held = (to_day_array(portfolio.as_of, "as_of") - acquired).astype(np.int64)
     taxable_lot = (account_columns["type"][lot_account] == "taxable")
 
-    cash = np.asarray(account_columns["cash"], dtype=float) / nav
-    flow = np.asarray(account_columns["flow"], dtype=float) / nav
-    reserve = np.asarray(account_columns["cash_reserve"], dtype=float) / nav
+    cash = account_columns.floats("cash") / nav
+    flow = account_columns.floats("flow") / nav
+    reserve = account_columns.floats("cash_reserve") / nav
     scale = 1.0 + float(flow.sum())
     if scale <= 0:
         raise InputError(f"withdrawals ({-flow.sum() * nav:,.2f}) exceed the NAV ({nav:,.2f})",
@@ -274,9 +274,9 @@ def base_problem_data(portfolio: Portfolio, policy: Policy) -> ProblemData:
     lower, upper = _band_edges(policy, classes, target)
     factor, specific = risk_arrays(portfolio, classes)
 
-    linear_cost = ((np.asarray(security_columns["half_spread_bps"], dtype=float)
-                    + np.asarray(security_columns["commission_bps"], dtype=float)) / 1e4
-                   + np.asarray(security_columns["commission_per_share"], dtype=float) / price)
+    linear_cost = ((security_columns.floats("half_spread_bps")
+                    + security_columns.floats("commission_bps")) / 1e4
+                   + security_columns.floats("commission_per_share") / price)
     impact_cost = _impact_coefficients(portfolio, policy, nav)
 
     tax_rate = np.zeros(len(lots))
@@ -436,11 +436,11 @@ def _impact_coefficients(portfolio: Portfolio, policy: Policy, nav: float) -> np
     if policy.costs.impact == "none":
         return np.zeros(len(sec))
     columns = portfolio.security_columns
-    k = (np.asarray(columns["impact_coefficient"], dtype=float)
+    k = (columns.floats("impact_coefficient")
          if "impact_coefficient" in sec.columns
          else np.full(len(sec), policy.costs.impact_coefficient))
-    sigma = np.asarray(columns["daily_volatility"], dtype=float)
-    adv = np.asarray(columns["daily_traded_value"], dtype=float)
+    sigma = columns.floats("daily_volatility")
+    adv = columns.floats("daily_traded_value")
     ratio = nav / adv  # zero where the traded value is infinite: no impact
     if policy.costs.impact == "power":
         return k * sigma * np.sqrt(ratio)

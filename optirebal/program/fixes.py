@@ -256,7 +256,7 @@ def stale_wash_exclusions(data: ProblemData, sell_shares: np.ndarray) -> Event |
     codes, names = data.group_codes
     lot_group = codes[data.pair_security[data.lot_pair]]
     recent = (data.days_held >= 0) & (data.days_held <= WINDOW_DAYS)
-    held = np.asarray(data.portfolio.lot_columns["quantity"], dtype=float)
+    held = data.portfolio.lot_columns.floats("quantity")
     sold_out = sell_shares >= held * (1 - 1e-12)
     scheduled = data.portfolio.scheduled
     scheduled_groups: set[int] = set()  # a scheduled buy washes them whatever is sold

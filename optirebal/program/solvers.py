@@ -27,17 +27,6 @@ OPTIMAL, INACCURATE, INFEASIBLE, UNBOUNDED = ("optimal", "optimal_inaccurate", "
 _OSQP_POLISH = "polishing" if int(version("osqp").split(".")[0]) >= 1 else "polish"
 
 
-@functools.cache
-def _osqp_solve_options() -> dict[str, object]:
-    """``raise_error=False`` where OSQP's ``solve`` takes it (1.x, which warns that its default
-    will become True): a failed solve is read from its status here, as with older OSQP."""
-    import inspect
-
-    import osqp
-
-    return ({"raise_error": False}
-            if "raise_error" in inspect.signature(osqp.OSQP.solve).parameters else {})
-
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-8, "max_iter": 200,
                  "reduced_tol_gap_abs": 5e-9, "reduced_tol_gap_rel": 5e-9,
@@ -190,6 +179,18 @@ def _ecos(program: ConicProgram, settings: Mapping[str, object]) -> Answer:
     duals[eq] = solution["y"]
     duals[rest] = np.asarray(solution["z"])[: int(rest.sum())]
     return Answer(x, duals, status, int(solution["info"]["iter"]), 0.0)
+
+
+@functools.cache
+def _osqp_solve_options() -> dict[str, object]:
+    """``raise_error=False`` where OSQP's ``solve`` takes it (1.x, which warns that its default
+    will become True): a failed solve is read from its status here, as with older OSQP."""
+    import inspect
+
+    import osqp
+
+    return ({"raise_error": False}
+            if "raise_error" in inspect.signature(osqp.OSQP.solve).parameters else {})
 
 
 def _osqp(program: ConicProgram, settings: Mapping[str, object]) -> Answer:

@@ -300,7 +300,7 @@ def wash_exclusions(securities: pd.DataFrame | Columns, accounts: pd.DataFrame |
     window = dt.timedelta(days=WINDOW_DAYS)
     lot_group = group[positions(securities.frame.index, lots["security"])]
     lot_taxable = kind[positions(accounts.frame.index, lots["account"])] == "taxable"
-    basis = np.asarray(lots["cost_basis"], dtype=float)
+    basis = lots.floats("cost_basis")
     if days_held is None:
         stamps = pd.to_datetime(lots.frame["acquired"])
         recent = ((stamps >= pd.Timestamp(as_of - window))

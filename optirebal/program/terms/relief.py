@@ -45,8 +45,7 @@ def lot_order(data: ProblemData) -> np.ndarray | None:
     if method == "optimal":
         return None
     lots = data.portfolio.lot_columns
-    basis = (np.asarray(lots["cost_basis"], dtype=float)
-             / np.asarray(lots["quantity"], dtype=float))
+    basis = lots.floats("cost_basis") / lots.floats("quantity")
     # the same as_of for every lot: fewer days held is a later acquisition
     return relief_order(method, data.lot_pair, basis, -data.days_held, np.asarray(data.lot_ids))
 

@@ -45,7 +45,7 @@ at a curvature ``k`` (1.5e-6 of weight at the known answers' lowest, 0.01)."""
 
 def spread_rates(data: ProblemData) -> tuple[np.ndarray, np.ndarray]:
     """Per security, the half-spread and the commission per unit of traded value."""
-    spread = np.asarray(data.portfolio.security_columns["half_spread_bps"], dtype=float) / 1e4
+    spread = data.portfolio.security_columns.floats("half_spread_bps") / 1e4
     return spread, data.linear_cost - spread
 
 
